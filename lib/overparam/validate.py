@@ -1,0 +1,101 @@
+"""Argument checks. Every error names the parameter and says what is allowed."""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Iterable, Sequence
+
+import torch
+
+__all__ = [
+    "check_int", "check_float", "check_fraction", "check_choice", "check_finite",
+    "check_shape", "check_dtype", "resolve_device",
+]
+
+
+def check_int(name: str, value, *, min: int | None = None, max: int | None = None) -> int:
+    """``value`` as an int, or ``ValueError`` naming ``name`` and the allowed range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if (min is not None and value < min) or (max is not None and value > max):
+        lo = "-inf" if min is None else min
+        hi = "inf" if max is None else max
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value}")
+    return value
+
+
+def check_float(name: str, value, *, min: float | None = None, max: float | None = None,
+                min_inclusive: bool = True, max_inclusive: bool = True) -> float:
+    """``value`` as a finite float within the bounds, or ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    bad = not math.isfinite(value)
+    if min is not None:
+        bad |= value < min if min_inclusive else value <= min
+    if max is not None:
+        bad |= value > max if max_inclusive else value >= max
+    if bad:
+        lo = "(-inf" if min is None else ("[" if min_inclusive else "(") + f"{min:g}"
+        hi = "inf)" if max is None else f"{max:g}" + ("]" if max_inclusive else ")")
+        raise ValueError(f"{name} must be a finite number in {lo}, {hi}, got {value!r}")
+    return value
+
+
+def check_fraction(name: str, value) -> float:
+    """A fraction in [0, 1) (a pruning rate: 1 would remove everything)."""
+    return check_float(name, value, min=0.0, max=1.0, max_inclusive=False)
+
+
+def check_choice(name: str, value, choices: Iterable):
+    """``value`` if it is one of ``choices``, else ``ValueError`` listing them."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
+def check_finite(name: str, tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` if every entry is finite, else ``ValueError`` naming ``name``."""
+    if not torch.is_tensor(tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        n_bad = int((~torch.isfinite(tensor)).sum())
+        raise ValueError(f"{name} must be finite; it has {n_bad} NaN or infinite entries")
+    return tensor
+
+
+def check_shape(name: str, tensor: torch.Tensor, shape: Sequence[int | None]) -> torch.Tensor:
+    """``tensor`` if its shape matches ``shape`` (``None`` matches any size)."""
+    if not torch.is_tensor(tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    ok = tensor.dim() == len(shape) and all(s is None or s == t for s, t in zip(shape, tensor.shape))
+    if not ok:
+        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{name} must have shape {want}, got {tuple(tensor.shape)}")
+    return tensor
+
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64,
+           torch.float32: torch.float32, torch.float64: torch.float64}
+
+
+def check_dtype(name: str, dtype) -> torch.dtype:
+    """``torch.float32`` or ``torch.float64`` (also accepted as the strings)."""
+    if dtype not in _DTYPES:
+        raise ValueError(f"{name} must be torch.float32 or torch.float64 (or 'float32'/'float64'), got {dtype!r}")
+    return _DTYPES[dtype]
+
+
+def resolve_device(device) -> torch.device:
+    """``torch.device(device)``; CPU when ``None``. A CUDA device that is absent is an error."""
+    if device is None:
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for, but CUDA is not available here; use device='cpu'")
+    return dev
