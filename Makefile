@@ -4,11 +4,15 @@ SHELL := /bin/bash
 PYTHON_SYS ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# The venv first on PATH: jupyter-book, and the kernels papermill and nbval start, use its python.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 # One process with two torch threads is the fastest layout on two cores (DESIGN §6).
 export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
+# quick: the notebooks' own defaults (~1 min per chapter); paper: book/_params/paper.yml
+PROFILE ?= quick
 
-.PHONY: env unit bench test book clean
+.PHONY: env node unit bench test book book-quick nbval pipeline browser clean
 
 env: $(VENV)/.installed
 
@@ -19,13 +23,41 @@ $(VENV)/.installed: requirements.txt lib/pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e lib
 	touch $@
 
+# Vendored JavaScript (MathJax, ipywidgets HTML manager), exact versions from package-lock.json.
+node: node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 unit: env
 	$(PY) -m pytest -q tests/lib
 
 bench: env
 	$(PY) bench/run.py
 
-test: unit
+# Executes every chapter of _toc.yml (papermill), renders _build/html; PROFILE=paper for publication scale.
+book: env node
+	$(PY) scripts/build_book.py --profile $(PROFILE)
+
+book-quick: env node
+	$(PY) scripts/build_book.py --profile quick
+
+# nbval re-executes the executed chapters (second run) and compares outputs; then summary.json and CSVs
+# must equal the papermill run's (determinism, no third execution).
+nbval: env
+	$(PY) scripts/nbval_check.py
+
+# Pipeline tests on small fixture books (failing chapter, mistyped parameter, ...): about a minute.
+pipeline: env node
+	$(PY) -m pytest -q tests/book
+
+# Headless Debian chromium opens every page of _build/html (offline; see .ci/run for the install).
+browser: env
+	$(PY) scripts/check_html.py _build/html
+
+# Order matters: nbval and the browser check use the book that book-quick leaves in _build/html.
+test: unit book-quick nbval pipeline browser
 
 clean:
 	rm -rf _build _staging

@@ -1,0 +1,25 @@
+# Setup (the same first cell in every chapter): make the book's library `overparam` importable.
+# In Colab it is installed from the book's repository; elsewhere, install it as the README says.
+REPOSITORY = "https://github.com/PLACEHOLDER-OWNER/tickets-or-escape-dimensions"  # PLACEHOLDER, as in _config.yml
+import importlib, importlib.util, subprocess, sys
+
+
+class SetupError(Exception):
+    def _render_traceback_(self):  # IPython shows this one sentence instead of a traceback
+        return [str(self)]
+
+
+if importlib.util.find_spec("overparam") is None:
+    if "google.colab" in sys.modules:
+        print("Installing the book's library in Colab (about a minute)...")
+        pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                              f"git+{REPOSITORY}#subdirectory=lib", "mnist1d==0.0.2.post1", "myst-nb==1.4.0"],
+                             capture_output=True, text=True)
+        importlib.invalidate_caches()
+        if pip.returncode != 0 or importlib.util.find_spec("overparam") is None:
+            raise SetupError(f"Could not install the book's library from {REPOSITORY} "
+                             f"(pip said: {pip.stderr.strip().splitlines()[-1] if pip.stderr.strip() else 'nothing'}).")
+    else:
+        raise SetupError("This chapter needs the book's library `overparam`: from a clone of the repository run "
+                         "`make env` (or `pip install -r requirements.txt -e lib`) and use that environment's kernel.")
+import overparam

@@ -1,0 +1,311 @@
+"""Helpers for the book's chapters: parameter checks, results files, precomputed panels.
+
+A chapter (``book/<chapter>.ipynb``) uses them like this::
+
+    # parameters  (the cell tagged `parameters`: the quick profile)
+    profile = "quick"
+    results_dir = "results/my_chapter"
+    seed = 0
+    n_seeds = 8
+    widths = [2, 4, 8]
+    lr = 0.05
+
+    # next cell
+    from overparam.book import check_parameters, save_results, explore, panels
+    check_parameters(globals(), {
+        "n_seeds": ("int", 1, 1000),        # int in [1, 1000]; None for an open end: ("int", 1, None)
+        "widths": ("int_list", 1, 512),     # non-empty list of ints, each in [1, 512]
+        "lr": ("float", 0.0, 1.0),          # finite real number in [0, 1] (ints accepted)
+        # also: ("float_list", lo, hi), ("choice", [allowed values]), ("bool",), ("str",)
+    })
+
+``check_parameters`` always checks the three standard parameters too (``profile`` in
+{"quick", "paper"}, ``results_dir`` a non-empty string, ``seed`` an int >= 0) unless the spec
+overrides them. A wrong type or range raises ``ValueError`` naming the parameter and what is allowed,
+so the chapter (and the build) stops there. (The build separately checks that every key of
+``book/_params/paper.yml`` is a name of the parameters cell: papermill alone only warns.)
+
+At the end of the chapter::
+
+    save_results(results_dir, summary={"best_loss": 1.2e-9, "success_rate": [0.2, 0.5]},
+                 tables={"fig_success": df_success, "fig_curves": df_curves})
+
+writes ``summary.json`` (sorted keys; numpy/torch numbers converted; NaN and infinities written as
+``null``) and one ``<name>.csv`` per table, atomically (a temporary folder renamed into place). The build
+publishes the folder at ``_build/html/_results/<chapter>/``.
+
+Precomputed panels (interactivity that survives a static page)
+---------------------------------------------------------------
+A control that needs Python callbacks is dead on the static HTML page. Instead::
+
+    def plot_slice(width, lr):          # returns a matplotlib Figure, never saves it
+        ...
+    explore(plot_slice, {"width": [2, 4, 8], "lr": [0.01, 0.1]})
+
+In the book build (papermill and nbval set ``OVERPARAM_BOOK_BUILD=1``) ``explore`` calls ``plot_slice`` for
+every combination (at most ``max_panels``) and shows the figures as an ``ipywidgets.Tab`` of ``Image``
+widgets: the notebook saves that widget state, and the static page renders it with the vendored
+ipywidgets HTML manager, no kernel needed. In a live kernel (Colab, Binder, local Jupyter) it shows a live
+``ipywidgets.interactive`` control instead; pass ``live={"lr": FloatLogSlider(...)}`` to offer
+controls beyond the precomputed grid. ``panels({"label": fig, ...})`` builds the tab group directly.
+``in_book_build()`` tells which situation the chapter runs in (use it sparingly: outputs should agree).
+"""
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import math
+import numbers
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+__all__ = ["check_parameters", "save_results", "load_results", "to_json_value", "panels", "explore",
+           "in_book_build", "STANDARD_SPEC", "BUILD_ENV"]
+
+BUILD_ENV = "OVERPARAM_BOOK_BUILD"
+
+#: Checked in every chapter unless the chapter's spec gives its own entry.
+STANDARD_SPEC: dict[str, tuple] = {
+    "profile": ("choice", ["quick", "paper"]),
+    "results_dir": ("str",),
+    "seed": ("int", 0, None),
+}
+
+_KINDS = ("int", "float", "int_list", "float_list", "choice", "bool", "str")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_real(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _range_text(lo, hi) -> str:
+    return f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
+
+
+def _in_range(v, lo, hi) -> bool:
+    return (lo is None or v >= lo) and (hi is None or v <= hi)
+
+
+def _check_one(name: str, value, rule: tuple) -> None:
+    if not isinstance(rule, tuple) or not rule or rule[0] not in _KINDS:
+        raise ValueError(f"spec for parameter {name!r} must be a tuple starting with one of {_KINDS}, "
+                         f"got {rule!r}")
+    kind = rule[0]
+    where = "(set in the chapter's parameters cell or in book/_params/<profile>.yml)"
+
+    def fail(allowed: str):
+        raise ValueError(f"parameter {name!r} must be {allowed}; got {value!r} {where}")
+
+    if kind in ("int", "float", "int_list", "float_list"):
+        lo, hi = (tuple(rule[1:]) + (None, None))[:2]
+        scalar_ok = _is_int if kind.startswith("int") else _is_real
+        noun = "an integer" if kind.startswith("int") else "a finite number"
+        if kind in ("int", "float"):
+            if not scalar_ok(value) or (kind == "float" and not math.isfinite(value)) \
+                    or not _in_range(value, lo, hi):
+                fail(f"{noun} in {_range_text(lo, hi)}")
+        else:
+            ok = isinstance(value, (list, tuple)) and len(value) > 0 and all(
+                scalar_ok(v) and (kind == "int_list" or math.isfinite(v)) and _in_range(v, lo, hi)
+                for v in value)
+            if not ok:
+                fail(f"a non-empty list of {'integers' if kind == 'int_list' else 'finite numbers'}, "
+                     f"each in {_range_text(lo, hi)}")
+    elif kind == "choice":
+        if len(rule) != 2:
+            raise ValueError(f"spec for parameter {name!r}: ('choice', [allowed values]), got {rule!r}")
+        if value not in rule[1] or isinstance(value, bool) != any(isinstance(c, bool) for c in rule[1]):
+            fail("one of " + ", ".join(map(repr, rule[1])))
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            fail("True or False")
+    elif kind == "str":
+        if not isinstance(value, str) or not value:
+            fail("a non-empty string")
+
+
+def check_parameters(namespace: Mapping[str, Any], spec: Mapping[str, tuple]) -> dict[str, Any]:
+    """Check every parameter named in ``spec`` (plus ``STANDARD_SPEC``) in ``namespace`` (``globals()``).
+
+    ``spec`` maps a name to a rule: ``("int", lo, hi)``, ``("float", lo, hi)``, ``("int_list", lo, hi)``,
+    ``("float_list", lo, hi)`` (bounds inclusive, ``None`` for an open end, omitted = unbounded),
+    ``("choice", [values])``, ``("bool",)``, ``("str",)``. Raises ``ValueError`` naming the first
+    missing or bad parameter and what is allowed; returns ``{name: value}`` of the checked parameters.
+    """
+    full = {**STANDARD_SPEC, **dict(spec)}
+    missing = [n for n in full if n not in namespace]
+    if missing:
+        raise ValueError(f"parameter(s) {', '.join(map(repr, missing))} are checked but not defined: "
+                         f"define them in the chapter's parameters cell")
+    for name, rule in full.items():
+        _check_one(name, namespace[name], rule)
+    return {name: namespace[name] for name in full}
+
+
+# ----------------------------------------------------------------------------------------------- results
+
+def to_json_value(value):
+    """``value`` as plain JSON data: numpy/torch scalars and arrays to numbers and lists, tuples to
+    lists, NaN and infinities to ``None``. Mapping keys must be strings."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch tensor, without importing torch
+        value = value.detach().cpu().numpy()
+    if hasattr(value, "tolist") and not isinstance(value, (list, tuple, dict)):  # numpy array/scalar
+        value = value.tolist()
+        if isinstance(value, (bool, str)) or value is None:
+            return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValueError(f"summary keys must be strings, got {k!r} ({type(k).__name__})")
+            out[k] = to_json_value(v)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [to_json_value(v) for v in value]
+    raise ValueError(f"summary values must be numbers, strings, booleans, None, lists or dicts; "
+                     f"got {type(value).__name__}: {value!r}")
+
+
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def save_results(results_dir, summary: Mapping[str, Any], tables: Mapping[str, Any] | None = None) -> Path:
+    """Write ``summary.json`` and one ``<name>.csv`` per table into ``results_dir``, atomically.
+
+    Everything is written to a temporary folder beside ``results_dir`` that then replaces it, so a reader
+    never sees a half-written or mixed folder. ``tables`` maps a file stem (letters, digits, ``_-.``) to
+    a ``pandas.DataFrame``; its index is written only when it is not the default range index.
+    Returns the folder's path.
+    """
+    import pandas as pd
+
+    if not isinstance(results_dir, (str, os.PathLike)) or not str(results_dir):
+        raise ValueError(f"results_dir must be a non-empty path, got {results_dir!r}")
+    if not isinstance(summary, Mapping):
+        raise ValueError(f"summary must be a dict, got {type(summary).__name__}")
+    tables = dict(tables or {})
+    for name, df in tables.items():
+        if not isinstance(name, str) or not _TABLE_NAME.match(name) or name == "summary":
+            raise ValueError(f"table name {name!r} must be a file stem of letters, digits, '_', '-', '.' "
+                             f"(not 'summary')")
+        if not isinstance(df, pd.DataFrame):
+            raise ValueError(f"table {name!r} must be a pandas.DataFrame, got {type(df).__name__}")
+    text = json.dumps(to_json_value(dict(summary)), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+    target = Path(results_dir).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        (tmp / "summary.json").write_text(text)
+        for name, df in tables.items():
+            df.to_csv(tmp / f"{name}.csv", index=not isinstance(df.index, pd.RangeIndex))
+        os.chmod(tmp, 0o755)
+        old = None
+        if target.exists():
+            old = target.parent / f".{target.name}.old-{os.getpid()}"
+            os.rename(target, old)
+        os.rename(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def load_results(results_dir) -> tuple[dict, dict]:
+    """``(summary, tables)`` as written by ``save_results`` (tables as DataFrames)."""
+    import pandas as pd
+
+    d = Path(results_dir)
+    summary = json.loads((d / "summary.json").read_text())
+    tables = {p.stem: pd.read_csv(p) for p in sorted(d.glob("*.csv"))}
+    return summary, tables
+
+
+# ---------------------------------------------------------------------------------------------- panels
+
+def in_book_build() -> bool:
+    """True while the book build (papermill) or its nbval check executes the chapter."""
+    return os.environ.get(BUILD_ENV, "") == "1"
+
+
+def _png_bytes(fig, dpi: int) -> bytes:
+    if isinstance(fig, (bytes, bytearray)):
+        return bytes(fig)
+    buf = io.BytesIO()
+    # A fixed Software stamp-free PNG: the same figure gives the same bytes on every run.
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def panels(figures: Mapping[str, Any], *, dpi: int = 100):
+    """An ``ipywidgets.Tab`` with one ``Image`` per figure (matplotlib Figure or PNG bytes), titled by
+    the mapping's keys. Figures are closed after rendering. Its widget state is saved in the executed
+    notebook, so the tabs work on the static HTML page without a kernel."""
+    import ipywidgets as widgets
+
+    if not isinstance(figures, Mapping) or not figures:
+        raise ValueError("figures must be a non-empty dict {tab title: matplotlib Figure or PNG bytes}")
+    children = [widgets.Image(value=_png_bytes(f, dpi), format="png",
+                              layout=widgets.Layout(max_width="100%", height="auto"))
+                for f in figures.values()]
+    tab = widgets.Tab(children=children)
+    tab.titles = tuple(str(k) for k in figures)
+    tab.selected_index = 0
+    return tab
+
+
+def _label(combo: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in combo.items())
+
+
+def explore(plot: Callable[..., Any], choices: Mapping[str, Sequence], *, live: Mapping[str, Any] | None = None,
+            max_panels: int = 12, dpi: int = 100):
+    """Precomputed panels in the book build, a live control in a kernel (see the module docstring).
+
+    ``plot(**kwargs)`` returns a matplotlib Figure; ``choices`` maps each keyword to the values shown as
+    panels (all combinations, at most ``max_panels``); ``live`` optionally maps keywords to ipywidgets
+    controls for the live version (default: a dropdown over ``choices``).
+    """
+    import ipywidgets as widgets
+
+    if not isinstance(choices, Mapping) or not choices or any(len(v) == 0 for v in choices.values()):
+        raise ValueError("choices must be a non-empty dict {keyword: non-empty list of values}")
+    combos = [dict(zip(choices, vals)) for vals in itertools.product(*choices.values())]
+    if len(combos) > max_panels:
+        raise ValueError(f"choices give {len(combos)} panels; max_panels is {max_panels}: offer fewer "
+                         f"settings (the live control can offer more through `live`)")
+    if in_book_build():
+        return panels({_label(c): plot(**c) for c in combos}, dpi=dpi)
+
+    from IPython.display import display
+
+    controls = {k: widgets.Dropdown(options=list(v), description=k) for k, v in choices.items()}
+    controls.update(live or {})
+
+    def show(**kwargs):
+        fig = plot(**kwargs)
+        display(fig)
+        import matplotlib.pyplot as plt
+        plt.close(fig)
+
+    return widgets.interactive(show, **controls)

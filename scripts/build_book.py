@@ -1,0 +1,179 @@
+#!/usr/bin/env python
+"""Build the book: stage a copy, execute every chapter with papermill, render with jupyter-book.
+
+    python scripts/build_book.py [--profile quick|paper] [--root DIR]
+
+1. Reads the chapters from `_toc.yml` (every entry that is an .ipynb) and checks that every key of every
+   profile in `book/_params/` is a name in the chapter's `parameters` cell.
+2. Copies `_config.yml`, `_toc.yml` and `book/` to a staging folder and vendors the JavaScript
+   (MathJax, the ipywidgets HTML manager) from node_modules into its `book/_static/vendor/`.
+3. Executes the staged chapters one after another with papermill (`profile` and `results_dir`
+   injected; the paper profile's values too), in the notebook's folder, with OVERPARAM_BOOK_BUILD=1.
+   A chapter that raises stops the build with the chapter, the cell and the error named.
+4. `jupyter-book build` with execution off and `-W -n --keep-going` (every warning is an error).
+5. Copies each chapter's results folder to `html/_results/<chapter>/`; keeps the executed notebooks.
+6. Only then replaces `<root>/_build/html` (and `_build/executed`): a failed build leaves the previous
+   good HTML in place.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bookpipe import REPO, BuildError, chapters, check_profiles, fail, load_profile  # noqa: E402
+
+BUILD_ENV = "OVERPARAM_BOOK_BUILD"
+
+
+def vendor_js(node_modules: Path, static: Path) -> None:
+    """Copy the pinned JavaScript from node_modules into `static/vendor` (see package.json)."""
+    mathjax = node_modules / "mathjax" / "es5"
+    widgets = node_modules / "@jupyter-widgets" / "html-manager" / "dist"
+    for path in (mathjax, widgets):
+        if not path.is_dir():
+            raise BuildError(f"{path} is missing: run `npm ci` in {REPO} first (`make book` does)")
+    vendor = static / "vendor"
+    shutil.rmtree(vendor, ignore_errors=True)
+    # sre (speech rule engine) is only fetched when a reader turns on MathJax's speech options; keep it so
+    # that those menu entries work offline as well.
+    shutil.copytree(mathjax, vendor / "mathjax")
+    shutil.copytree(widgets, vendor / "ipywidgets", ignore=shutil.ignore_patterns("*.map", "*amd*"))
+
+
+def stage(root: Path, dest: Path, node_modules: Path) -> None:
+    dest.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(root / name, dest / name)
+    shutil.copytree(root / "book", dest / "book",
+                    ignore=shutil.ignore_patterns("results", ".ipynb_checkpoints", "__pycache__", "vendor"))
+    (dest / "book" / "_static").mkdir(exist_ok=True)
+    vendor_js(node_modules, dest / "book" / "_static")
+
+
+def execute(name: str, nb: Path, parameters: dict, failed_dir: Path, timeout: int) -> float:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    t0 = time.perf_counter()
+    try:
+        papermill.execute_notebook(str(nb), str(nb), parameters=parameters, cwd=str(nb.parent),
+                                   kernel_name="python3", progress_bar=False, log_output=False,
+                                   request_save_on_cell_execute=False, execution_timeout=timeout)
+    except PapermillExecutionError as exc:
+        failed_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(nb, failed_dir / nb.name)
+        first = next((ln for ln in exc.source.splitlines() if ln.strip()), "")
+        raise BuildError(
+            f"chapter {name!r} ({nb.name}) failed in code cell {exc.exec_count} (\"{first[:80]}\"): "
+            f"{exc.ename}: {exc.evalue}\n  the executed copy, with the traceback, is {failed_dir / nb.name}"
+        ) from None
+    except Exception as exc:  # kernel died, timeout, unreadable notebook...
+        raise BuildError(f"chapter {name!r} ({nb.name}) could not be executed: "
+                         f"{type(exc).__name__}: {exc}") from None
+    return time.perf_counter() - t0
+
+
+def jupyter_book(src: Path, out: Path, log: Path) -> None:
+    exe = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(src), "--path-output", str(out),
+           "--builder", "html", "-W", "-n", "--keep-going"]
+    with open(log, "w") as fh:
+        rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT).returncode
+    if rc != 0:
+        lines = log.read_text().splitlines()
+        interesting = [ln for ln in lines if "WARNING" in ln or "ERROR" in ln or "Error" in ln] or lines[-40:]
+        raise BuildError("jupyter-book build failed (warnings are errors):\n  " +
+                         "\n  ".join(interesting[:40]) + f"\n  full log: {log}")
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Put `new` at `target`, moving the old one aside first (two renames on one file system)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        os.rename(target, old)
+    os.rename(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    ap.add_argument("--profile", default=os.environ.get("PROFILE", "quick"))
+    ap.add_argument("--root", type=Path, default=REPO, help="the book's root (has _config.yml, _toc.yml, book/)")
+    ap.add_argument("--node-modules", type=Path, default=REPO / "node_modules")
+    ap.add_argument("--cell-timeout", type=int, default=1800, help="seconds per cell (quick chapters: ~1 min each)")
+    args = ap.parse_args(argv)
+    root = args.root.resolve()
+    t_start = time.perf_counter()
+    build_dir = root / "_build"
+    staging = root / "_staging" / f"{args.profile}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    try:
+        chs = chapters(root)
+        profile = load_profile(root, args.profile)
+        problems = check_profiles(root, chs)
+        if problems:
+            raise BuildError("parameter profiles do not match the chapters:\n  " + "\n  ".join(problems))
+        print(f"Building the book ({args.profile} profile): {len(chs)} chapter(s) "
+              f"{', '.join(chs) or '(none yet)'}; staging in {staging}", flush=True)
+        src = staging / "src"
+        stage(root, src, args.node_modules.resolve())
+
+        os.environ[BUILD_ENV] = "1"  # chapters' kernels inherit it (see overparam.book.in_book_build)
+        os.environ.setdefault("PYTHONHASHSEED", "0")
+        results: dict[str, Path] = {}
+        for name, nb in chs.items():
+            staged = src / nb.relative_to(root)
+            params = {"profile": args.profile, "results_dir": f"results/{name}", **profile.get(name, {})}
+            print(f"  executing {name} ...", end=" ", flush=True)
+            seconds = execute(name, staged, params, build_dir / "failed", args.cell_timeout)
+            print(f"{seconds:.0f} s", flush=True)
+            res = staged.parent / "results" / name
+            if not (res / "summary.json").is_file():
+                raise BuildError(f"chapter {name!r} wrote no {res.relative_to(src)}/summary.json: "
+                                 f"call overparam.book.save_results(results_dir, summary, tables)")
+            results[name] = res
+
+        print("  rendering HTML with jupyter-book (-W -n --keep-going) ...", end=" ", flush=True)
+        t0 = time.perf_counter()
+        out = staging / "out"
+        jupyter_book(src, out, staging / "jupyter-book.log")
+        print(f"{time.perf_counter() - t0:.0f} s", flush=True)
+        html = out / "_build" / "html"
+        if not (html / "index.html").is_file():
+            raise BuildError(f"jupyter-book produced no {html / 'index.html'}")
+        executed = staging / "executed"
+        for name, res in results.items():
+            shutil.copytree(res, html / "_results" / name)
+            dest = executed / chs[name].relative_to(root)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / chs[name].relative_to(root), dest)
+        executed.mkdir(exist_ok=True)
+        (executed / "build.json").write_text(json.dumps(
+            {"profile": args.profile, "chapters": {n: str(p.relative_to(root)) for n, p in chs.items()}},
+            indent=2) + "\n")
+
+        replace_dir(html, build_dir / "html")
+        replace_dir(executed, build_dir / "executed")
+        shutil.rmtree(build_dir / "failed", ignore_errors=True)
+    except BuildError as exc:
+        print("", flush=True)
+        print(f"  (the previous HTML, if any, is untouched in {build_dir / 'html'}; staging kept in {staging})",
+              file=sys.stderr)
+        fail(str(exc))
+    shutil.rmtree(staging, ignore_errors=True)
+    index = build_dir / "html" / "index.html"
+    print(f"Book built ({args.profile} profile) in {time.perf_counter() - t_start:.0f} s.\n"
+          f"Open file://{index}\n  or serve it: python -m http.server -d {build_dir / 'html'} 8000 "
+          f"and browse http://127.0.0.1:8000/", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
