@@ -90,6 +90,10 @@ def check_profiles(root: Path, chs: dict[str, Path]) -> list[str]:
         for required in ("profile", "results_dir", "seed"):
             if required not in params:
                 problems.append(f"chapter {name!r}: its parameters cell must define `{required}`")
+        for key, want in (("profile", "quick"), ("results_dir", f"results/{name}")):
+            if key in params and params[key]["default"].strip() not in (repr(want), f'"{want}"'):
+                problems.append(f"chapter {name!r}: the parameters cell must set {key} = \"{want}\" "
+                                f"(found {params[key]['default']})")
         declared[name] = params
     for path in profile_files(root):
         data = yaml.safe_load(path.read_text()) or {}

@@ -7,8 +7,9 @@
    profile in `book/_params/` is a name in the chapter's `parameters` cell.
 2. Copies `_config.yml`, `_toc.yml` and `book/` to a staging folder and vendors the JavaScript
    (MathJax, the ipywidgets HTML manager) from node_modules into its `book/_static/vendor/`.
-3. Executes the staged chapters one after another with papermill (`profile` and `results_dir`
-   injected; the paper profile's values too), in the notebook's folder, with OVERPARAM_BOOK_BUILD=1.
+3. Executes the staged chapters one after another with papermill, in the notebook's folder, with
+   OVERPARAM_BOOK_BUILD=1: quick = the notebook's defaults (results_dir "results/<chapter>" beside the
+   staged notebook); paper = `profile` and the chapter's section of paper.yml injected.
    A chapter that raises stops the build with the chapter, the cell and the error named.
 4. `jupyter-book build` with execution off and `-W -n --keep-going` (every warning is an error).
 5. Copies each chapter's results folder to `html/_results/<chapter>/`; keeps the executed notebooks.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,6 +59,34 @@ def stage(root: Path, dest: Path, node_modules: Path) -> None:
     vendor_js(node_modules, dest / "book" / "_static")
 
 
+def hide_setup_cell(nb_path: Path, root: Path) -> None:
+    """Tag the standard setup cell `remove-cell` in the staged copy: it matters in Colab, not on the page."""
+    import nbformat
+
+    template = (root / "book" / "_templates" / "setup_cell.py").read_text().strip()
+    nb = nbformat.read(nb_path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            if cell.source.strip() == template:
+                tags = cell.metadata.setdefault("tags", [])
+                if "remove-cell" not in tags:
+                    tags.append("remove-cell")
+                nbformat.write(nb, nb_path)
+            return
+
+
+def which_cell(nb_path: Path, source: str) -> str:
+    """'code cell N' (counting code cells from 1, as a reader would) of the cell with this source."""
+    import nbformat
+
+    nb = nbformat.read(nb_path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
+    for i, cell in enumerate(code, start=1):
+        if cell.source == source:
+            return f"code cell {i}"
+    return "the injected parameters cell" if "# Parameters" in source else "a code cell"
+
+
 def execute(name: str, nb: Path, parameters: dict, failed_dir: Path, timeout: int) -> float:
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -71,7 +101,7 @@ def execute(name: str, nb: Path, parameters: dict, failed_dir: Path, timeout: in
         shutil.copy2(nb, failed_dir / nb.name)
         first = next((ln for ln in exc.source.splitlines() if ln.strip()), "")
         raise BuildError(
-            f"chapter {name!r} ({nb.name}) failed in code cell {exc.exec_count} (\"{first[:80]}\"): "
+            f"chapter {name!r} ({nb.name}) failed in {which_cell(nb, exc.source)} (\"{first[:80]}\"): "
             f"{exc.ename}: {exc.evalue}\n  the executed copy, with the traceback, is {failed_dir / nb.name}"
         ) from None
     except Exception as exc:  # kernel died, timeout, unreadable notebook...
@@ -87,7 +117,7 @@ def jupyter_book(src: Path, out: Path, log: Path) -> None:
     with open(log, "w") as fh:
         rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT).returncode
     if rc != 0:
-        lines = log.read_text().splitlines()
+        lines = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text()).splitlines()
         interesting = [ln for ln in lines if "WARNING" in ln or "ERROR" in ln or "Error" in ln] or lines[-40:]
         raise BuildError("jupyter-book build failed (warnings are errors):\n  " +
                          "\n  ".join(interesting[:40]) + f"\n  full log: {log}")
@@ -130,7 +160,10 @@ def main(argv=None) -> int:
         results: dict[str, Path] = {}
         for name, nb in chs.items():
             staged = src / nb.relative_to(root)
-            params = {"profile": args.profile, "results_dir": f"results/{name}", **profile.get(name, {})}
+            # quick = the notebook's defaults: nothing injected; otherwise papermill adds a visible
+            # "injected-parameters" cell, so the page shows the settings it was computed with.
+            params = {"profile": args.profile, **profile.get(name, {})} if args.profile != "quick" else None
+            hide_setup_cell(staged, root)
             print(f"  executing {name} ...", end=" ", flush=True)
             seconds = execute(name, staged, params, build_dir / "failed", args.cell_timeout)
             print(f"{seconds:.0f} s", flush=True)

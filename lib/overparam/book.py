@@ -34,6 +34,10 @@ writes ``summary.json`` (sorted keys; numpy/torch numbers converted; NaN and inf
 ``null``) and one ``<name>.csv`` per table, atomically (a temporary folder renamed into place). The build
 publishes the folder at ``_build/html/_results/<chapter>/``.
 
+nbval re-executes every chapter and compares its outputs with the build's run. It ignores a trailing
+``;`` (IPython's quiet-output check looks at the stored history, which nbval does not write), so do not
+rely on ``;`` to hide a value: assign it (``_ = ax.plot(...)``) or end the cell with a statement.
+
 Precomputed panels (interactivity that survives a static page)
 ---------------------------------------------------------------
 A control that needs Python callbacks is dead on the static HTML page. Instead::
@@ -133,13 +137,13 @@ def _check_one(name: str, value, rule: tuple) -> None:
             fail("a non-empty string")
 
 
-def check_parameters(namespace: Mapping[str, Any], spec: Mapping[str, tuple]) -> dict[str, Any]:
+def check_parameters(namespace: Mapping[str, Any], spec: Mapping[str, tuple]) -> None:
     """Check every parameter named in ``spec`` (plus ``STANDARD_SPEC``) in ``namespace`` (``globals()``).
 
     ``spec`` maps a name to a rule: ``("int", lo, hi)``, ``("float", lo, hi)``, ``("int_list", lo, hi)``,
     ``("float_list", lo, hi)`` (bounds inclusive, ``None`` for an open end, omitted = unbounded),
     ``("choice", [values])``, ``("bool",)``, ``("str",)``. Raises ``ValueError`` naming the first
-    missing or bad parameter and what is allowed; returns ``{name: value}`` of the checked parameters.
+    missing or bad parameter and what is allowed; returns None (nothing to print in the notebook).
     """
     full = {**STANDARD_SPEC, **dict(spec)}
     missing = [n for n in full if n not in namespace]
@@ -148,7 +152,6 @@ def check_parameters(namespace: Mapping[str, Any], spec: Mapping[str, tuple]) ->
                          f"define them in the chapter's parameters cell")
     for name, rule in full.items():
         _check_one(name, namespace[name], rule)
-    return {name: namespace[name] for name in full}
 
 
 # ----------------------------------------------------------------------------------------------- results
@@ -185,13 +188,13 @@ def to_json_value(value):
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-def save_results(results_dir, summary: Mapping[str, Any], tables: Mapping[str, Any] | None = None) -> Path:
+def save_results(results_dir, summary: Mapping[str, Any], tables: Mapping[str, Any] | None = None) -> None:
     """Write ``summary.json`` and one ``<name>.csv`` per table into ``results_dir``, atomically.
 
     Everything is written to a temporary folder beside ``results_dir`` that then replaces it, so a reader
     never sees a half-written or mixed folder. ``tables`` maps a file stem (letters, digits, ``_-.``) to
     a ``pandas.DataFrame``; its index is written only when it is not the default range index.
-    Returns the folder's path.
+    Returns None, so that a chapter's last line prints nothing (nbval ignores a trailing ``;``).
     """
     import pandas as pd
 
@@ -226,7 +229,6 @@ def save_results(results_dir, summary: Mapping[str, Any], tables: Mapping[str, A
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return target
 
 
 def load_results(results_dir) -> tuple[dict, dict]:

@@ -69,6 +69,7 @@ def figure(nrows: int = 1, ncols: int = 1, *, width: str | float = "column", asp
     not attached to pyplot's global state, so it never shows up twice in a notebook."""
     from matplotlib.figure import Figure
 
+    _display_figures_as_png()
     if nrows < 1 or ncols < 1:
         raise ValueError(f"nrows and ncols must be >= 1, got {nrows}, {ncols}")
     w = _WIDTHS.get(width, width) if isinstance(width, str) else float(width)
@@ -77,6 +78,22 @@ def figure(nrows: int = 1, ncols: int = 1, *, width: str | float = "column", asp
     fig = Figure(figsize=(w, aspect * w / ncols * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=True, **subplots_kw)
     return fig, axes
+
+
+def _display_figures_as_png() -> None:
+    """In an IPython kernel, show Figure objects (also glued ones) as PNG, as pyplot's inline backend
+    would once activated; our figures are made without pyplot, so it may never be."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is None:
+        return
+    from matplotlib.figure import Figure
+    if Figure not in ip.display_formatter.formatters["image/png"].type_printers:
+        from IPython.core.pylabtools import select_figure_formats
+        select_figure_formats(ip, {"png"}, bbox_inches="tight")
 
 
 def mean_band(ax, x: Sequence[float], y, *, label: str | None = None, color=None, z: float = 1.96,
@@ -88,8 +105,11 @@ def mean_band(ax, x: Sequence[float], y, *, label: str | None = None, color=None
         raise ValueError(f"y must have shape (n_seeds, {len(x)}), got {y.shape}")
     v = np.log10(y) if log else y
     n = np.sum(np.isfinite(v), axis=0)
-    mean = np.nanmean(v, axis=0)
-    sem = np.nanstd(v, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)) if y.shape[0] > 1 else np.zeros_like(mean)
+    mean = np.nansum(v, axis=0) / np.maximum(n, 1)
+    mean[n == 0] = np.nan
+    dev = np.where(np.isfinite(v), v - mean, 0.0)
+    var = np.sum(dev ** 2, axis=0) / np.maximum(n - 1, 1)
+    sem = np.where(n > 1, np.sqrt(var / np.maximum(n, 1)), 0.0)  # a single seed: no band
     lo, hi = mean - z * sem, mean + z * sem
     if log:
         mean, lo, hi = 10 ** mean, 10 ** lo, 10 ** hi

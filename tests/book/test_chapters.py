@@ -1,0 +1,90 @@
+"""Checks of the real book (book/, _toc.yml, _config.yml, book/_params): fast, no execution."""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+from bookpipe import chapters, check_profiles, profile_files  # noqa: E402
+
+TEMPLATE = (REPO / "book" / "_templates" / "setup_cell.py").read_text()
+NOTEBOOKS = sorted((REPO / "book").rglob("*.ipynb"))
+FIXTURE_NOTEBOOKS = sorted((REPO / "tests" / "book" / "fixtures").glob("*.ipynb"))
+ALL_NOTEBOOKS = [p for p in NOTEBOOKS + FIXTURE_NOTEBOOKS if "results" not in p.parts]
+
+
+def ids(paths):
+    return [str(p.relative_to(REPO)) for p in paths]
+
+
+def test_toc_entries_exist_and_chapter_names_are_unique():
+    chapters(REPO)  # raises on a missing file, an .md beside an .ipynb, or a duplicate name
+
+
+def test_every_profile_key_exists_in_the_chapters():
+    assert profile_files(REPO), "book/_params/paper.yml should exist"
+    assert check_profiles(REPO, chapters(REPO)) == []
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=ids(ALL_NOTEBOOKS))
+def test_notebooks_are_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    dirty = [i for i, c in enumerate(nb.cells)
+             if c.cell_type == "code" and (c.get("outputs") or c.get("execution_count") is not None)]
+    assert not dirty, f"{path.name}: code cells {dirty} have outputs or execution counts; clear them"
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", f"{path.name}: kernelspec must be python3"
+    assert not path.with_suffix(".md").exists(), f"{path.with_suffix('.md').name} beside {path.name}"
+
+
+@pytest.mark.parametrize("path", [p for p in ALL_NOTEBOOKS if p.parent.name != "_templates"],
+                         ids=ids([p for p in ALL_NOTEBOOKS if p.parent.name != "_templates"]))
+def test_first_code_cell_is_the_setup_template(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code, f"{path.name} has no code cell"
+    assert code[0].source.strip() == TEMPLATE.strip(), \
+        f"{path.name}: the first code cell must be book/_templates/setup_cell.py verbatim"
+    assert "parameters" in code[1].metadata.get("tags", []), \
+        f"{path.name}: the second code cell must be the one tagged `parameters`"
+
+
+def test_setup_cell_repository_matches_config():
+    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    url = config["repository"]["url"]
+    assert re.search(r'^REPOSITORY = "([^"]+)"', TEMPLATE, re.M).group(1) == url
+    assert "PLACEHOLDER" in url or url.startswith("https://github.com/"), url
+
+
+def test_setup_cell_pins_match_requirements():
+    reqs = dict(line.split("==") for line in (REPO / "requirements.txt").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    for name, version in re.findall(r'"([A-Za-z0-9_.-]+)==([^"]+)"', TEMPLATE):
+        assert reqs.get(name) == version, f"setup cell pins {name}=={version}, requirements.txt has {reqs.get(name)}"
+
+
+def test_setup_cell_says_one_sentence_without_the_library(tmp_path):
+    """Outside Colab, without overparam: one clear sentence, not an ImportError traceback."""
+    ns = {"__name__": "__main__"}
+    import importlib.util
+    real = importlib.util.find_spec
+    try:
+        importlib.util.find_spec = lambda name, *a: None if name == "overparam" else real(name, *a)
+        with pytest.raises(Exception) as err:
+            exec(compile(TEMPLATE, "setup_cell", "exec"), ns)
+    finally:
+        importlib.util.find_spec = real
+    assert type(err.value).__name__ == "SetupError"
+    assert err.value._render_traceback_() == [str(err.value)]
+    assert "make env" in str(err.value)
+
+
+def test_setup_cell_imports_the_library_when_installed():
+    ns = {"__name__": "__main__"}
+    exec(compile(TEMPLATE, "setup_cell", "exec"), ns)
+    assert ns["overparam"].__name__ == "overparam"

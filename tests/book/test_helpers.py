@@ -1,0 +1,129 @@
+"""overparam.book (chapter helpers) and overparam.plotting (house style)."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from overparam import book
+from overparam.book import check_parameters, load_results, save_results, to_json_value
+
+BASE = {"profile": "quick", "results_dir": "results/x", "seed": 0}
+
+
+@pytest.mark.parametrize("rule, good, bad, message", [
+    (("int", 1, 100), 5, 0, "an integer in [1, 100]"),
+    (("int", 1, 100), 100, 7.0, "an integer in [1, 100]"),
+    (("int", 1, None), 10**9, True, "an integer in [1, inf]"),
+    (("float", 0.0, 1.0), 1, 1.5, "a finite number in [0.0, 1.0]"),
+    (("float", None, None), -3.5, float("nan"), "a finite number in [-inf, inf]"),
+    (("int_list", 1, 512), [2, 4], [2, 0], "a non-empty list of integers, each in [1, 512]"),
+    (("int_list", 1, 512), (3,), [], "a non-empty list of integers"),
+    (("float_list", 0, 1), [0.5, 1], [0.5, "a"], "a non-empty list of finite numbers, each in [0, 1]"),
+    (("choice", ["relu", "tanh"]), "tanh", "ReLU", "one of 'relu', 'tanh'"),
+    (("bool",), False, 0, "True or False"),
+    (("str",), "x", "", "a non-empty string"),
+])
+def test_check_parameters_rules(rule, good, bad, message):
+    check_parameters({**BASE, "p": good}, {"p": rule})
+    with pytest.raises(ValueError) as err:
+        check_parameters({**BASE, "p": bad}, {"p": rule})
+    assert "parameter 'p' must be " + message in str(err.value)
+    assert repr(bad) in str(err.value)
+
+
+def test_check_parameters_standard_and_missing():
+    with pytest.raises(ValueError, match="parameter 'profile' must be one of 'quick', 'paper'"):
+        check_parameters({**BASE, "profile": "fast"}, {})
+    with pytest.raises(ValueError, match="parameter 'seed' must be an integer"):
+        check_parameters({**BASE, "seed": -1}, {})
+    with pytest.raises(ValueError, match="'n_seeds' are checked but not defined"):
+        check_parameters(BASE, {"n_seeds": ("int", 1, 10)})
+    with pytest.raises(ValueError, match="spec for parameter 'p'"):
+        check_parameters({**BASE, "p": 1}, {"p": ("integer", 1, 2)})
+    assert check_parameters(BASE, {}) is None
+
+
+def test_to_json_value_converts_and_nulls_non_finite():
+    torch = pytest.importorskip("torch")
+    value = {"a": np.float64(1.5), "b": np.arange(3), "c": (1, float("nan")), "d": torch.tensor(2.0),
+             "e": {"f": np.inf, "g": np.bool_(True)}, "h": None}
+    assert to_json_value(value) == {"a": 1.5, "b": [0, 1, 2], "c": [1, None], "d": 2.0,
+                                    "e": {"f": None, "g": True}, "h": None}
+    with pytest.raises(ValueError, match="keys must be strings"):
+        to_json_value({1: 2})
+    with pytest.raises(ValueError, match="summary values must be"):
+        to_json_value({"x": object()})
+
+
+def test_save_results_writes_atomically_and_replaces(tmp_path):
+    target = tmp_path / "results" / "ch"
+    df = pd.DataFrame({"w": [1, 2], "loss": [0.1, float("nan")]})
+    assert save_results(target, {"best": 0.25, "bad": float("nan")}, {"fig_a": df}) is None
+    text = (target / "summary.json").read_text()
+    assert "NaN" not in text and json.loads(text) == {"bad": None, "best": 0.25}
+    summary, tables = load_results(target)
+    assert list(tables) == ["fig_a"] and tables["fig_a"]["w"].tolist() == [1, 2]
+    assert math.isnan(tables["fig_a"]["loss"][1])
+    save_results(target, {"best": 0.5})  # a second save replaces the folder: the old CSV is gone
+    assert sorted(p.name for p in target.iterdir()) == ["summary.json"]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["ch"], "no temporary folders left behind"
+
+
+def test_save_results_rejects_bad_input_without_touching_the_folder(tmp_path):
+    target = tmp_path / "ch"
+    save_results(target, {"a": 1})
+    with pytest.raises(ValueError, match="table name 'fig a'"):
+        save_results(target, {"a": 2}, {"fig a": pd.DataFrame()})
+    with pytest.raises(ValueError, match="must be a pandas.DataFrame"):
+        save_results(target, {"a": 2}, {"fig": [1, 2]})
+    with pytest.raises(ValueError, match="summary values must be"):
+        save_results(target, {"a": object()})
+    assert json.loads((target / "summary.json").read_text()) == {"a": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ch"]
+
+
+def _fig(a):
+    from overparam.plotting import figure
+    fig, ax = figure(width=3)
+    ax.plot([0, 1], [0, a])
+    return fig
+
+
+def test_panels_and_explore(monkeypatch):
+    widgets = pytest.importorskip("ipywidgets")
+    tab = book.panels({"a = 1": _fig(1), "a = 2": _fig(2)})
+    assert isinstance(tab, widgets.Tab) and tab.titles == ("a = 1", "a = 2")
+    assert all(isinstance(c, widgets.Image) and c.value[:4] == b"\x89PNG" for c in tab.children)
+    assert book.panels({"x": _fig(1)}).children[0].value == book.panels({"x": _fig(1)}).children[0].value, \
+        "the same figure gives the same PNG bytes (nbval, determinism)"
+    monkeypatch.setenv(book.BUILD_ENV, "1")
+    shown = book.explore(lambda a, b: _fig(a + b), {"a": [1, 2], "b": [0, 10]})
+    assert isinstance(shown, widgets.Tab) and len(shown.children) == 4 and shown.titles[0] == "a = 1, b = 0"
+    with pytest.raises(ValueError, match="max_panels"):
+        book.explore(_fig, {"a": list(range(13))})
+    monkeypatch.delenv(book.BUILD_ENV)
+    live = book.explore(_fig, {"a": [1, 2]})
+    assert isinstance(live, widgets.interactive)
+
+
+def test_plotting_style_is_scoped_and_figures_are_not_global():
+    import matplotlib as mpl
+    import matplotlib.pyplot as plt
+    from overparam.plotting import COLORS, figure, label_panels, mean_band, style
+
+    before = mpl.rcParams["axes.spines.top"]
+    with style():
+        assert mpl.rcParams["axes.spines.top"] is False
+        fig, axes = figure(1, 2, width="page")
+        line = mean_band(axes[0], [1, 2, 3], np.array([[1.0, 2, 3], [1.2, 2.2, np.nan]]))
+        label_panels(axes)
+    assert mpl.rcParams["axes.spines.top"] == before
+    assert line.get_color().lower() == COLORS[0].lower()
+    assert fig.get_size_inches()[0] == 9.0
+    assert plt.get_fignums() == [], "figure() must not register figures with pyplot"
+    with pytest.raises(ValueError, match="y must have shape"):
+        mean_band(axes[0], [1, 2], np.zeros((2, 3)))

@@ -1,0 +1,78 @@
+"""The build pipeline on small fixture books (tests/book/fixtures): it must fail loudly and name the cause."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import yaml
+
+from conftest import FIXTURES, build, make_book, run_script
+
+
+def test_passing_book_builds_and_publishes_results(built_book):
+    html = built_book / "_build" / "html"
+    assert (html / "index.html").is_file()
+    assert (html / "book" / "passing.html").is_file()
+    summary = json.loads((html / "_results" / "passing" / "summary.json").read_text())
+    assert summary["n_points"] == 50
+    assert (html / "_results" / "passing" / "fig_lines.csv").is_file()
+    assert (built_book / "_build" / "executed" / "book" / "passing.ipynb").is_file()
+    page = (html / "book" / "passing.html").read_text()
+    assert "Fig. 1" in page, "the {numref} to the glued figure should resolve"
+    assert "_static/vendor/mathjax/tex-chtml.js" in page
+    assert "_static/vendor/ipywidgets/embed.js" in page and "widget-state+json" in page
+    assert "cdn.jsdelivr" not in page and "unpkg.com" not in page and "cdnjs" not in page
+    assert "REPOSITORY = " not in page, "the setup cell is hidden on the page"
+    assert not list((built_book / "_staging").glob("*")), "a successful build removes its staging folder"
+
+
+def test_browser_check_passes_on_the_fixture_book(built_book):
+    proc = run_script("check_html.py", built_book / "_build" / "html")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ok   book/passing.html" in proc.stdout
+
+
+def test_nbval_and_determinism_on_the_fixture_book(built_book):
+    proc = run_script("nbval_check.py", "--root", built_book)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "equal in both runs" in proc.stdout
+
+
+def test_failing_chapter_stops_the_build_and_keeps_the_old_html(built_book, tmp_path):
+    root = tmp_path / "book"
+    shutil.copytree(built_book, root)
+    shutil.copy2(FIXTURES / "failing.ipynb", root / "book" / "failing.ipynb")
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    toc["chapters"].append({"file": "book/failing"})
+    (root / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
+    index = root / "_build" / "html" / "index.html"
+    before = index.stat().st_mtime_ns
+    proc = build(root)
+    assert proc.returncode != 0
+    err = proc.stderr
+    assert "chapter 'failing'" in err and "code cell 3" in err, err
+    assert "RuntimeError: deliberate failure for the pipeline test" in err, err
+    assert index.stat().st_mtime_ns == before, "the previous good HTML must survive a failed build"
+    assert not (root / "_build" / "html" / "book" / "failing.html").exists()
+
+
+def test_mistyped_profile_parameter_is_named(tmp_path):
+    root = make_book(tmp_path / "book", ["passing"], paper={"passing": {"n_point": 3}})
+    proc = build(root, profile="paper")
+    assert proc.returncode != 0
+    assert "paper.yml [passing]: parameter `n_point` is not in the chapter's parameters cell" in proc.stderr
+    assert "n_points" in proc.stderr, "the message lists the names the chapter has"
+
+
+def test_out_of_range_parameter_is_named(tmp_path):
+    root = make_book(tmp_path / "book", ["passing"], paper={"passing": {"n_points": 0}})
+    proc = build(root, profile="paper")
+    assert proc.returncode != 0
+    assert "chapter 'passing'" in proc.stderr
+    assert "parameter 'n_points' must be an integer in [2, 10000]; got 0" in proc.stderr, proc.stderr
+
+
+def test_unknown_profile_is_refused(tmp_path):
+    root = make_book(tmp_path / "book", [])
+    proc = build(root, profile="huge")
+    assert proc.returncode != 0 and "PROFILE must be one of quick, paper" in proc.stderr
