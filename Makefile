@@ -56,8 +56,14 @@ pipeline: env node
 browser: env
 	$(PY) scripts/check_html.py _build/html
 
-# Order matters: nbval and the browser check use the book that book-quick leaves in _build/html.
-test: unit book-quick nbval pipeline browser
+# One step after another (also under make -j): nbval and the browser check use the book that book-quick
+# leaves in _build/html. Measured here: see README (Benchmarks / timings).
+test: env node
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory book-quick
+	$(MAKE) --no-print-directory nbval
+	$(MAKE) --no-print-directory pipeline
+	$(MAKE) --no-print-directory browser
 
 clean:
 	rm -rf _build _staging

@@ -114,8 +114,7 @@ def check_page(page, base: str, rel: Path, html: Path, shots: Path) -> list[str]
         colab = [h for h in links if "colab.research.google.com" in h]
         if not binder or not all(h.endswith(f"urlpath=tree/{expected}") for h in binder):
             problems.append(f"Binder launch link missing or not to {expected}: {binder}")
-        if not colab or not all(h.endswith(f"/blob/main/{expected}") or f"/blob/" in h and h.endswith(expected)
-                                for h in colab):
+        if not colab or not all("/blob/" in h and h.endswith(f"/{expected}") for h in colab):
             problems.append(f"Colab launch link missing or not to {expected}: {colab}")
 
     shot = shots / (rel.as_posix().replace("/", "__") + ".png")

@@ -22,4 +22,7 @@ if importlib.util.find_spec("overparam") is None:
     else:
         raise SetupError("This chapter needs the book's library `overparam`: from a clone of the repository run "
                          "`make env` (or `pip install -r requirements.txt -e lib`) and use that environment's kernel.")
+if "google.colab" in sys.modules:  # ipywidgets 8 controls need Colab's custom widget manager
+    from google.colab import output
+    output.enable_custom_widget_manager()
 import overparam

@@ -76,3 +76,18 @@ def test_unknown_profile_is_refused(tmp_path):
     root = make_book(tmp_path / "book", [])
     proc = build(root, profile="huge")
     assert proc.returncode != 0 and "PROFILE must be one of quick, paper" in proc.stderr
+
+
+def test_browser_check_catches_offsite_requests_broken_images_and_errors(tmp_path):
+    html = tmp_path / "html"
+    html.mkdir()
+    (html / "index.html").write_text(
+        '<html><body><p>fine</p></body></html>')
+    (html / "bad.html").write_text(
+        '<html><body><figure><img src="https://example.com/x.png"></figure>'
+        '<img src="missing.png"><script>console.error("boom")</script></body></html>')
+    proc = run_script("check_html.py", html, "--screenshots", tmp_path / "shots")
+    assert proc.returncode != 0
+    assert "ok   index.html" in proc.stdout and "FAIL bad.html" in proc.stdout
+    assert "request to a third-party host: https://example.com/x.png" in proc.stderr
+    assert "image did not load" in proc.stderr and "console error: boom" in proc.stderr
