@@ -91,3 +91,13 @@ def test_browser_check_catches_offsite_requests_broken_images_and_errors(tmp_pat
     assert "ok   index.html" in proc.stdout and "FAIL bad.html" in proc.stdout
     assert "request to a third-party host: https://example.com/x.png" in proc.stderr
     assert "image did not load" in proc.stderr and "console error: boom" in proc.stderr
+
+
+def test_paper_profile_injects_its_values(tmp_path):
+    root = make_book(tmp_path / "book", ["passing"], paper={"passing": {"n_points": 20, "slopes": [3.0]}})
+    proc = build(root, profile="paper")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads((root / "_build" / "html" / "_results" / "passing" / "summary.json").read_text())
+    assert summary["n_points"] == 20 and summary["max_y"] > 2.9
+    page = (root / "_build" / "html" / "book" / "passing.html").read_text()
+    assert "paper" in page and "_downloads" in page, "the injected cell and the data download links are shown"
