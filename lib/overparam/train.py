@@ -179,7 +179,8 @@ def _act_backward_(name, D, Z, A, buf):
     D.mul_(tmp)
 
 
-_CHUNK_BYTES = int(os.environ.get("OVERPARAM_CHUNK_BYTES", 1 << 19))
+# Seeds per chunk: enough that one (chunk, width, N) temporary is about this many bytes (fits in cache).
+_CHUNK_BYTES = int(os.environ.get("OVERPARAM_CHUNK_BYTES", 1 << 21))
 
 
 class _Engine:
