@@ -1,0 +1,627 @@
+"""Hessians of MLP losses, batched over seeds, and the spectral tools that read them.
+
+Exact Hessian
+-------------
+:func:`hessian` returns the exact Hessian ``(S, P, P)`` of :func:`overparam.mlp.loss` with respect to the
+flat parameters (the order of :func:`overparam.mlp.flatten`), for any depth, every activation of
+:mod:`overparam.mlp`, and both losses. It is assembled analytically, without autograd. Write layer ``l`` as
+``z_l = W~_l a~_{l-1}`` with ``W~_l = [W_l | b_l]`` and ``a~ = [a; 1]``, hidden ``a_l = sigma(z_l)``, output
+``f = z_L``, and let ``G_{m<-l} = dz_m/dz_l`` (per sample). The loss is a composition of three kinds of
+operation, and the Hessian is the sum of each operation's second derivative, weighted by the adjoint
+(backpropagated gradient) at its output and sandwiched between the Jacobians of its inputs:
+
+* the per-sample loss ``l(f)``: ``H_out = I`` (mse) or ``diag(p) - p p^T`` (cross-entropy),
+* each activation ``a_q = sigma(z_q)``: ``c_q = sigma''(z_q) * g_q`` with ``g_q = dL/da_q``,
+* each product ``W_q a_{q-1}``: bilinear, weighted by ``delta_q = dL/dz_q``.
+
+The first two collapse into a per-sample "backpropagated Hessian" of the pre-activations,
+``Phi_L = H_out / N``, ``Phi_m = diag(c_m) + B^T Phi_{m+1} B`` with ``B = W_{m+1} diag(sigma'(z_m))``
+(the Gauss-Newton term and the activation residual together), and the block between layers ``l <= m`` is
+
+``H[W~_l(i,j), W~_m(k,h)] = sum_n (G_{m<-l}^T Phi_m)_n[i,k] a~_{l-1,n}[j] a~_{m-1,n}[h]``
+
+(one batched matrix product per pair of layers, ``O(N P_l P_m)``), plus the bilinear term
+``H[W_q(i,j), W~_l(k,h)] += sum_n delta_q[i] sigma'(z_{q-1})[j] G_{q-1<-l}[j,k] a~_{l-1}[h]`` for ``l < q``
+and its transpose. Samples are processed in chunks so that no temporary exceeds ``chunk_elements``.
+
+Spectral tools
+--------------
+They act on a :class:`SymmetricOperator` (batched: ``(S, R, P) -> (S, R, P)``), built from an explicit
+Hessian with :func:`as_operator` or from autograd Hessian-vector products with :func:`hvp_operator`.
+:func:`lanczos` (full reorthogonalisation; extreme eigenvalues), :func:`slq` (stochastic Lanczos quadrature:
+nodes and weights of a spectral density; :func:`smoothed_density` puts it on a grid) and
+:func:`hutchinson_trace` (with its standard error). Probe vectors are Rademacher, drawn for seed ``s`` of
+the batch from ``generator(seed, f"probe/{s}")`` (sub-streams of ``"probe"``), so seed ``s`` gets the same
+probes whatever the batch size. Eigenproblems use ``scipy.linalg.eigh_tridiagonal`` / ``eigvalsh`` only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from scipy.linalg import eigh_tridiagonal
+from torch import Tensor
+
+from . import mlp as _mlp
+from .rng import generator
+from .validate import check_choice, check_float, check_int, check_shape
+
+__all__ = [
+    "LOSSES", "LossGradHessian", "SymmetricOperator", "LanczosResult", "SpectralDensity",
+    "SmoothedDensity", "TraceEstimate", "FinishedMLP",
+    "hessian", "gradient", "loss_grad_hessian", "objective", "hvp", "hvp_operator", "as_operator",
+    "lanczos", "slq", "smoothed_density", "hutchinson_trace", "rademacher_probes", "finish_mlp",
+]
+
+LOSSES = ("mse", "cross_entropy")
+_CHUNK_ELEMENTS = 1 << 23   # largest temporary (elements): 64 MB in float64
+
+
+# ============================================================================ exact Hessian
+@dataclass(frozen=True)
+class LossGradHessian:
+    """Loss ``(S,)``, gradient ``(S, P)`` and Hessian ``(S, P, P)`` at one batch of networks
+    (flat parameters in :func:`overparam.mlp.flatten` order)."""
+    loss: Tensor
+    grad: Tensor
+    hess: Tensor | None
+    kind: str
+    method: str = "analytic"
+
+
+def _prepare(net: _mlp.MLP, x: Tensor, y: Tensor, kind: str):
+    """Validated ``x (S, N, in)`` and the targets: ``(S, N, out)`` floats (mse) or ``(S, N)`` labels."""
+    if not isinstance(net, _mlp.MLP):
+        raise ValueError(f"net must be an overparam.mlp.MLP, got {type(net).__name__}")
+    check_choice("loss", kind, LOSSES)
+    x = _mlp._check_x(net, x)
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("x must be finite")
+    S, N = net.n_seeds, x.shape[-2]
+    if N < 1:
+        raise ValueError("x must hold at least one sample (N >= 1)")
+    x = x.expand(S, N, x.shape[-1])
+    if kind == "mse":
+        t = _mlp._targets_mse(net, y, N)
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError("y must be finite")
+        t = t.expand(S, N, t.shape[-1])
+    else:
+        t = _mlp._labels(net, y, N).expand(S, N)
+    return x, t
+
+
+def _aug(a: Tensor, bias) -> Tensor:
+    return a if bias is None else torch.cat([a, a.new_ones(a.shape[:-1] + (1,))], dim=-1)
+
+
+def _forward_backward(net, x, t, kind):
+    """Forward and backward pass keeping what the Hessian needs (all per sample, divided by N)."""
+    act, L, N = net.activation, len(net.weights), x.shape[1]
+    a_aug, sp, spp = [], [], []
+    h = x
+    for l, (W, b) in enumerate(zip(net.weights, net.biases)):
+        a_aug.append(_aug(h, b))
+        z = torch.matmul(h, W.transpose(1, 2))
+        if b is not None:
+            z = z + b[:, None, :]
+        if l < L - 1:
+            sp.append(_mlp.activation_grad(act, z))
+            spp.append(_mlp.activation_grad2(act, z))
+            h = _mlp.activate(act, z)
+        else:
+            f = z
+    if kind == "mse":
+        r = f - t
+        value = 0.5 * (r * r).sum(2).mean(1)
+        p = None
+    else:
+        lse = torch.logsumexp(f, dim=2)
+        value = (lse - torch.gather(f, 2, t[:, :, None])[:, :, 0]).mean(1)
+        p = torch.softmax(f, dim=2)
+        r = p - torch.nn.functional.one_hot(t, f.shape[2]).to(f.dtype)
+    delta = [None] * L
+    c = [None] * (L - 1)
+    delta[L - 1] = r / N
+    for l in range(L - 1, 0, -1):
+        g = torch.matmul(delta[l], net.weights[l])          # dL/da_{l-1}: (S, N, n_{l-1})
+        delta[l - 1] = sp[l - 1] * g
+        c[l - 1] = spp[l - 1] * g
+    grads = []
+    for l, b in enumerate(net.biases):
+        gw = torch.matmul(delta[l].transpose(1, 2), a_aug[l][..., :net.weights[l].shape[2]])
+        grads.append(gw.reshape(gw.shape[0], -1))
+        if b is not None:
+            grads.append(delta[l].sum(1))
+    return dict(value=value, grad=torch.cat(grads, dim=1), a_aug=a_aug, sp=sp, c=c, delta=delta, p=p)
+
+
+def _outer_block_add(out: Tensor, T: Tensor, u: Tensor, v: Tensor, budget: int) -> None:
+    """``out[(i,j),(k,h)] += sum_n T[n,i,k] u[n,j] v[n,h]``: ``T (S,n,a,b)``, ``u (S,n,pu)``, ``v (S,n,pv)``,
+    ``out (S, a*pu, b*pv)``. Rows ``i`` go in groups so that the temporary stays under ``budget``
+    elements; each group is one batched matrix product over the samples against the wider of u, v."""
+    S, n, a, b = T.shape
+    pu, pv = u.shape[2], v.shape[2]
+    ib = int(max(1, min(a, budget // max(1, S * n * b * min(pu, pv)))))
+    for i0 in range(0, a, ib):
+        i1 = min(a, i0 + ib)
+        if pv >= pu:
+            X = (T[:, :, i0:i1, None, :] * u[:, :, None, :, None]).reshape(S, n, -1)
+            blk = torch.bmm(X.transpose(1, 2), v).reshape(S, (i1 - i0) * pu, b * pv)
+        else:
+            X = (T[:, :, i0:i1, :, None] * v[:, :, None, None, :]).reshape(S, n, -1)
+            blk = torch.bmm(X.transpose(1, 2), u).reshape(S, i1 - i0, b, pv, pu)
+            blk = blk.permute(0, 1, 4, 2, 3).reshape(S, (i1 - i0) * pu, b * pv)
+        out[:, i0 * pu:i1 * pu].add_(blk)
+
+
+def _assemble(net, fb, kind, chunk_elements):
+    W = net.weights
+    L, S = len(W), net.n_seeds
+    N = fb["a_aug"][0].shape[1]
+    n_out = [w.shape[1] for w in W]
+    n_in = [w.shape[2] for w in W]
+    p_aug = [fb["a_aug"][l].shape[2] for l in range(L)]
+    sizes = [n_out[l] * p_aug[l] for l in range(L)]
+    offs = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+    P = offs[-1]
+    H = torch.zeros(S, P, P, dtype=net.dtype, device=net.device)
+
+    def blk(r, c):
+        return H[:, offs[r]:offs[r + 1], offs[c]:offs[c + 1]]
+
+    # per-sample storage (Gauss-Newton Jacobian, the cores B, G, Psi) bounds the sample chunk
+    r_out = n_out[-1]
+    per = r_out * P + sum(n_out[l] * n_out[m] for l in range(L) for m in range(L)) + 4 * max(n_out) ** 2
+    nc = int(max(1, min(N, chunk_elements // (S * per))))
+    for s0 in range(0, N, nc):
+        sl = slice(s0, min(N, s0 + nc))
+        A = [a[:, sl] for a in fb["a_aug"]]
+        sp = [v[:, sl] for v in fb["sp"]]
+        c = [v[:, sl] for v in fb["c"]]
+        dl = [v[:, sl] for v in fb["delta"]]
+        n = A[0].shape[1]
+        Bm = [None] * L                                        # B_m = dz_m/dz_{m-1} = W_m diag(sigma'_{m-1})
+        for m in range(1, L):
+            Bm[m] = W[m][:, None] * sp[m - 1][:, :, None, :]
+        G = [dict() for _ in range(L)]                         # G[m][l] = dz_m/dz_l, l < m
+        for m in range(1, L):
+            G[m][m - 1] = Bm[m]
+            for l in range(m - 1):
+                G[m][l] = Bm[m] @ G[m - 1][l]
+        # 1. Gauss-Newton: J^T J with J = C^T dz_L/dtheta, C C^T = H_out / N
+        if kind == "mse":
+            CG = [G[L - 1][l] if l < L - 1 else None for l in range(L)]
+            scale = N ** -0.5
+        else:
+            p = fb["p"][:, sl]
+            sq = p.sqrt()[:, :, :, None]
+            CG = [None if l == L - 1 else sq * (G[L - 1][l] - (p[:, :, None, :] @ G[L - 1][l]))
+                  for l in range(L)]
+            CG[L - 1] = sq * (torch.eye(r_out, dtype=p.dtype, device=p.device) - p[:, :, None, :])
+            scale = N ** -0.5
+        J = []
+        for l in range(L):
+            if CG[l] is None:                                  # mse, output layer: dz_L/dz_L = I
+                Jl = A[l][:, :, None, None, :].expand(S, n, r_out, r_out, p_aug[l]) * torch.eye(
+                    r_out, dtype=A[l].dtype, device=A[l].device)[:, :, None]
+            else:
+                Jl = CG[l][..., None] * A[l][:, :, None, None, :]
+            J.append((Jl * scale).reshape(S, n * r_out, sizes[l]))
+        for m in range(L):
+            for l in range(m + 1):
+                blk(m, l).add_(torch.bmm(J[m].transpose(1, 2), J[l]))
+        # 2. activation curvature: Psi_m = diag(c_m) + B^T Psi_{m+1} B (hidden layers), core Psi_m G_{m<-l}
+        Psi = [None] * L
+        for m in range(L - 2, -1, -1):
+            Psi[m] = torch.diag_embed(c[m])
+            if m + 1 < L - 1:
+                Psi[m] = Psi[m] + Bm[m + 1].transpose(2, 3) @ Psi[m + 1] @ Bm[m + 1]
+            # the diagonal part of block (m, m): sum_n c[n,i] a~[n,j] a~[n,h] on the (i, i) sub-blocks
+            X = (c[m][:, :, :, None] * A[m][:, :, None, :]).reshape(S, n, -1)
+            D = torch.bmm(X.transpose(1, 2), A[m]).reshape(S, n_out[m], p_aug[m], p_aug[m])
+            view = blk(m, m).unflatten(1, (n_out[m], p_aug[m])).unflatten(3, (n_out[m], p_aug[m]))
+            view.diagonal(0, 1, 3).add_(D.permute(0, 2, 3, 1))
+            if m + 1 < L - 1:
+                _outer_block_add(blk(m, m), Psi[m] - torch.diag_embed(c[m]), A[m], A[m], chunk_elements)
+            for l in range(m):
+                _outer_block_add(blk(m, l), Psi[m] @ G[m][l], A[m], A[l], chunk_elements)
+        # 3. bilinear terms of W_q a_{q-1}: block (q, l), l < q; only the W columns of W~_q
+        for q in range(1, L):
+            nq, ni, pq = n_out[q], n_in[q], p_aug[q]
+            # l = q-1: dz_{q-1}/dz_{q-1} = I, so only k = j: sum_n delta_q[i] sigma'[j] a~_{q-1}[h]
+            l = q - 1
+            X = (dl[q][:, :, :, None] * sp[l][:, :, None, :]).reshape(S, n, nq * ni)
+            D = torch.bmm(X.transpose(1, 2), A[l]).reshape(S, nq, ni, p_aug[l])
+            view = blk(q, l).unflatten(1, (nq, pq))[:, :, :ni].unflatten(3, (n_out[l], p_aug[l]))
+            view.diagonal(0, 2, 3).add_(D.permute(0, 1, 3, 2))
+            for l in range(q - 1):
+                E = sp[q - 1][:, :, :, None] * G[q - 1][l]                # (S, n, ni, n_l)
+                Y = (dl[q][:, :, :, None] * A[l][:, :, None, :]).reshape(S, n, nq * p_aug[l])
+                R = torch.bmm(Y.transpose(1, 2), E.reshape(S, n, ni * n_out[l]))
+                R = R.reshape(S, nq, p_aug[l], ni, n_out[l]).permute(0, 1, 3, 4, 2)
+                blk(q, l).unflatten(1, (nq, pq))[:, :, :ni].add_(R.reshape(S, nq, ni, n_out[l] * p_aug[l]))
+    # symmetrise the diagonal blocks (round-off), mirror the strictly lower ones: H is exactly symmetric
+    for m in range(L):
+        d = blk(m, m)
+        d.copy_(0.5 * (d + d.transpose(1, 2)))
+        for l in range(m):
+            blk(l, m).copy_(blk(m, l).transpose(1, 2))
+    if not any(b is not None for b in net.biases):
+        return H
+    # augmented order [W | b] row by row -> flatten order (W row-major, then b), by strided block copies
+    parts, fo = [], 0
+    for l in range(L):
+        pl = [(fo, fo + n_out[l] * n_in[l], slice(0, n_in[l]))]
+        fo += n_out[l] * n_in[l]
+        if p_aug[l] > n_in[l]:
+            pl.append((fo, fo + n_out[l], slice(n_in[l], n_in[l] + 1)))
+            fo += n_out[l]
+        parts.append(pl)
+    Hf = torch.empty_like(H)
+    for r in range(L):
+        for c in range(L):
+            B = blk(r, c).unflatten(1, (n_out[r], p_aug[r])).unflatten(3, (n_out[c], p_aug[c]))
+            for a0, a1, ja in parts[r]:
+                for b0, b1, jb in parts[c]:
+                    Hf[:, a0:a1, b0:b1].unflatten(1, (n_out[r], -1)).unflatten(3, (n_out[c], -1)).copy_(
+                        B[:, :, ja, :, jb])
+    return Hf
+
+
+def loss_grad_hessian(net: _mlp.MLP, x: Tensor, y: Tensor, loss: str = "mse", *, with_hessian: bool = True,
+                      chunk_elements: int = _CHUNK_ELEMENTS) -> LossGradHessian:
+    """Loss ``(S,)``, gradient ``(S, P)`` and (unless ``with_hessian=False``) the exact Hessian ``(S, P, P)``
+    of ``overparam.mlp.loss(net, x, y, loss)``, analytically (see the module docstring)."""
+    x, t = _prepare(net, x, y, loss)
+    chunk_elements = check_int("chunk_elements", chunk_elements, min=1)
+    fb = _forward_backward(net, x, t, loss)
+    H = _assemble(net, fb, loss, chunk_elements) if with_hessian else None
+    return LossGradHessian(fb["value"], fb["grad"], H, loss)
+
+
+def hessian(net: _mlp.MLP, x: Tensor, y: Tensor, loss: str = "mse", *,
+            chunk_elements: int = _CHUNK_ELEMENTS) -> Tensor:
+    """The exact Hessian ``(S, P, P)`` of the loss with respect to ``flatten(net)``."""
+    return loss_grad_hessian(net, x, y, loss, chunk_elements=chunk_elements).hess
+
+
+def gradient(net: _mlp.MLP, x: Tensor, y: Tensor, loss: str = "mse") -> Tensor:
+    """The gradient ``(S, P)`` of the loss with respect to ``flatten(net)`` (analytic backward pass)."""
+    return loss_grad_hessian(net, x, y, loss, with_hessian=False).grad
+
+
+def objective(like: _mlp.MLP, x: Tensor, y: Tensor, loss: str = "mse") -> Callable:
+    """``fn(theta (S, P)) -> (loss (S,), grad (S, P), hess (S, P, P))`` for networks shaped like ``like``
+    (any number of seeds): the signature :func:`overparam.finisher.newton_finish` expects."""
+    if not isinstance(like, _mlp.MLP):
+        raise ValueError(f"like must be an overparam.mlp.MLP, got {type(like).__name__}")
+    check_choice("loss", loss, LOSSES)
+
+    def fn(theta: Tensor):
+        r = loss_grad_hessian(_mlp.unflatten(theta, like), x, y, loss)
+        return r.loss, r.grad, r.hess
+    return fn
+
+
+# ============================================================================ Hessian-vector products
+@dataclass(frozen=True)
+class SymmetricOperator:
+    """A batch of symmetric ``P x P`` operators, one per seed: ``matvec(V (S, R, P)) -> (S, R, P)``."""
+    matvec: Callable[[Tensor], Tensor]
+    n_seeds: int
+    n_params: int
+    dtype: torch.dtype
+    device: torch.device
+    name: str = "operator"
+
+    def __post_init__(self):
+        if not callable(self.matvec):
+            raise ValueError("matvec must be callable: (S, R, P) -> (S, R, P)")
+        check_int("n_seeds", self.n_seeds, min=1)
+        check_int("n_params", self.n_params, min=1)
+
+    def __call__(self, V: Tensor) -> Tensor:
+        out = self.matvec(V)
+        if out.shape != V.shape:
+            raise ValueError(f"matvec returned shape {tuple(out.shape)} for input {tuple(V.shape)}")
+        return out
+
+
+def as_operator(A) -> SymmetricOperator:
+    """A :class:`SymmetricOperator` from a symmetric matrix ``(P, P)`` or batch ``(S, P, P)``
+    (an operator is returned unchanged)."""
+    if isinstance(A, SymmetricOperator):
+        return A
+    if not torch.is_tensor(A) or not A.is_floating_point():
+        raise ValueError("A must be a floating-point tensor (P, P) or (S, P, P), or a SymmetricOperator")
+    if A.dim() == 2:
+        A = A[None]
+    if A.dim() != 3 or A.shape[1] != A.shape[2] or A.shape[1] < 1:
+        raise ValueError(f"A must be square, shaped (P, P) or (S, P, P), got {tuple(A.shape)}")
+    if not bool(torch.isfinite(A).all()):
+        raise ValueError("A must be finite")
+    scale = float(A.abs().max())
+    if float((A - A.transpose(1, 2)).abs().max()) > 1e-8 * max(scale, 1e-300):
+        raise ValueError("A must be symmetric (to 1e-8 relative)")
+    return SymmetricOperator(lambda V: torch.matmul(V, A), A.shape[0], A.shape[1], A.dtype, A.device, "matrix")
+
+
+def _autograd_grad(net, x, y, loss):
+    theta = _mlp.flatten(net).detach().clone().requires_grad_(True)
+    value = _mlp.loss(_mlp.unflatten(theta, net), x, y, loss).sum()
+    (g,) = torch.autograd.grad(value, theta, create_graph=True)
+    return theta, g
+
+
+def hvp_operator(net: _mlp.MLP, x: Tensor, y: Tensor, loss: str = "mse") -> SymmetricOperator:
+    """Hessian-vector products of the loss by double backpropagation through :func:`overparam.mlp.loss`
+    (the gradient graph is built once and reused for every product)."""
+    _prepare(net, x, y, loss)
+    theta, g = _autograd_grad(net, x, y, loss)
+
+    def matvec(V: Tensor) -> Tensor:
+        cols = [torch.autograd.grad(g, theta, grad_outputs=V[:, r], retain_graph=True)[0]
+                for r in range(V.shape[1])]
+        return torch.stack(cols, dim=1).detach()
+    return SymmetricOperator(matvec, net.n_seeds, net.n_params, net.dtype, net.device, "hvp")
+
+
+def hvp(net: _mlp.MLP, x: Tensor, y: Tensor, v: Tensor, loss: str = "mse") -> Tensor:
+    """``H v`` per seed: ``v`` is ``(S, P)`` (one vector per seed) or ``(S, R, P)``; same shape back."""
+    if not torch.is_tensor(v) or v.dim() not in (2, 3):
+        raise ValueError(f"v must be a tensor shaped (S, P) or (S, R, P), got "
+                         f"{tuple(v.shape) if torch.is_tensor(v) else type(v).__name__}")
+    check_shape("v", v, (net.n_seeds,) + (None,) * (v.dim() - 2) + (net.n_params,))
+    op = hvp_operator(net, x, y, loss)
+    V = v.to(dtype=net.dtype, device=net.device)
+    return op(V[:, None] if v.dim() == 2 else V)[:, 0] if v.dim() == 2 else op(V)
+
+
+# ============================================================================ probes and Lanczos
+def rademacher_probes(n_seeds: int, n_probes: int, n_params: int, seed: int, *, dtype=torch.float64,
+                      device=None) -> Tensor:
+    """``(S, R, P)`` entries +-1; seed ``s`` of the batch draws from ``generator(seed, f"probe/{s}")``."""
+    n_seeds = check_int("n_seeds", n_seeds, min=1)
+    n_probes = check_int("n_probes", n_probes, min=1)
+    n_params = check_int("n_params", n_params, min=1)
+    seed = check_int("seed", seed, min=0)
+    out = torch.empty(n_seeds, n_probes, n_params, dtype=dtype)
+    for s in range(n_seeds):
+        g = generator(seed, f"probe/{s}")
+        out[s] = torch.randint(0, 2, (n_probes, n_params), generator=g).to(dtype) * 2 - 1
+    return out.to(device) if device is not None else out
+
+
+def _lanczos_runs(op: SymmetricOperator, V0: Tensor, m: int, seed: int, keep_q: bool):
+    """Lanczos with full reorthogonalisation from the unit vectors ``V0 (S, R, P)``, ``m`` steps.
+
+    On breakdown (an invariant subspace found) a chain restarts from a fresh random vector orthogonal to
+    its basis, with beta = 0, so T stays a valid (block) tridiagonal Ritz matrix."""
+    S, R, P = V0.shape
+    g = generator(seed, "probe/restart")
+    Q = V0.new_zeros(S, R, m, P)
+    alpha = V0.new_zeros(S, R, m)
+    beta = V0.new_zeros(S, R, max(m - 1, 0))
+    Q[:, :, 0] = V0
+    scale = V0.new_zeros(S, R)
+    for j in range(m):
+        q = Q[:, :, j]
+        w = op(q)
+        alpha[:, :, j] = (w * q).sum(-1)
+        scale = torch.maximum(scale, w.norm(dim=-1))
+        if j == m - 1:
+            break
+        Qj = Q[:, :, : j + 1]
+        for _ in range(2):                                   # full reorthogonalisation, twice
+            w = w - torch.einsum("srkp,srk->srp", Qj, torch.einsum("srkp,srp->srk", Qj, w))
+        b = w.norm(dim=-1)
+        fresh = torch.randn(S, R, P, generator=g, dtype=V0.dtype).to(V0.device)
+        broke = b <= 1e-10 * torch.clamp(scale, min=torch.finfo(V0.dtype).tiny)
+        if bool(broke.any()):
+            for _ in range(2):
+                fresh = fresh - torch.einsum("srkp,srk->srp", Qj, torch.einsum("srkp,srp->srk", Qj, fresh))
+            fresh = fresh / fresh.norm(dim=-1, keepdim=True)
+            w = torch.where(broke[..., None], fresh, w / torch.where(broke, 1.0, b)[..., None])
+            b = torch.where(broke, 0.0, b)
+        else:
+            w = w / b[..., None]
+        beta[:, :, j] = b
+        Q[:, :, j + 1] = w
+    return alpha, beta, (Q if keep_q else None)
+
+
+def _tridiag_eigh(alpha: Tensor, beta: Tensor, vectors: bool):
+    """Eigen-decompositions of the tridiagonal matrices ``(..., m)`` with scipy's eigh_tridiagonal."""
+    a = alpha.detach().cpu().double().numpy()
+    b = beta.detach().cpu().double().numpy()
+    lead = a.shape[:-1]
+    m = a.shape[-1]
+    vals = np.empty(a.shape)
+    vecs = np.empty(a.shape + (m,)) if vectors else None
+    for idx in np.ndindex(*lead):
+        if m == 1:
+            vals[idx] = a[idx]
+            if vectors:
+                vecs[idx] = 1.0
+            continue
+        if vectors:
+            vals[idx], vecs[idx] = eigh_tridiagonal(a[idx], b[idx])
+        else:
+            vals[idx] = eigh_tridiagonal(a[idx], b[idx], eigvals_only=True)
+    return vals, vecs
+
+
+def _resolve_op(A) -> SymmetricOperator:
+    if isinstance(A, SymmetricOperator):
+        return A
+    return as_operator(A)
+
+
+def _steps(n_iter, P, name="n_iter"):
+    n_iter = check_int(name, n_iter, min=1)
+    return min(n_iter, P)
+
+
+@dataclass(frozen=True)
+class LanczosResult:
+    """Ritz values ``(S, m)`` ascending (``m = min(n_iter, P)``), with residual norms ``|beta_m y_m|``
+    ``(S, m)`` (small: converged). ``vectors (S, m, P)`` are the Ritz vectors when asked for."""
+    eigenvalues: Tensor
+    residuals: Tensor
+    n_iter: int
+    seed: int
+    vectors: Tensor | None = None
+    method: str = "lanczos"
+
+    @property
+    def min_eigenvalue(self) -> Tensor:
+        return self.eigenvalues[:, 0]
+
+    @property
+    def max_eigenvalue(self) -> Tensor:
+        return self.eigenvalues[:, -1]
+
+
+def lanczos(A, n_iter: int = 100, *, seed: int = 0, return_vectors: bool = False) -> LanczosResult:
+    """Extreme eigenvalues of each seed's symmetric operator ``A`` (a matrix ``(S, P, P)`` or a
+    :class:`SymmetricOperator`) by ``min(n_iter, P)`` Lanczos steps with full reorthogonalisation,
+    started from a Rademacher probe drawn from ``(seed, "probe")``. With ``n_iter >= P`` the Ritz values
+    are the eigenvalues."""
+    op = _resolve_op(A)
+    m = _steps(n_iter, op.n_params)
+    seed = check_int("seed", seed, min=0)
+    if not isinstance(return_vectors, bool):
+        raise ValueError(f"return_vectors must be True or False, got {return_vectors!r}")
+    V0 = rademacher_probes(op.n_seeds, 1, op.n_params, seed, dtype=op.dtype, device=op.device)
+    V0 = V0 / op.n_params ** 0.5
+    alpha, beta, Q = _lanczos_runs(op, V0, m, seed, return_vectors or m > 1)
+    vals, vecs = _tridiag_eigh(alpha[:, 0], beta[:, 0], True)
+    last = beta.new_zeros(op.n_seeds) if m == op.n_params else None
+    # residual of Ritz pair k: |beta_m * y_k[m-1]|, beta_m = norm of the next Lanczos vector's coefficient
+    if m < op.n_params:
+        q = Q[:, 0, m - 1]
+        w = op(q[:, None])[:, 0]
+        w = w - torch.einsum("skp,sk->sp", Q[:, 0], torch.einsum("skp,sp->sk", Q[:, 0], w))
+        last = w.norm(dim=-1)
+    ev = torch.as_tensor(vals, dtype=op.dtype, device=op.device)
+    Y = torch.as_tensor(vecs, dtype=op.dtype, device=op.device)          # (S, m, m), columns eigvecs
+    res = (last[:, None] * Y[:, -1, :]).abs()
+    vectors = torch.einsum("skp,skj->sjp", Q[:, 0], Y) if return_vectors else None
+    return LanczosResult(ev, res, m, seed, vectors)
+
+
+# ============================================================================ SLQ
+@dataclass(frozen=True)
+class SpectralDensity:
+    """Stochastic Lanczos quadrature: for each seed and probe, Gauss quadrature nodes ``(S, R, m)`` and
+    weights ``(S, R, m)`` (each probe's weights sum to 1). The density is
+    ``phi(t) = (1/R) sum_r sum_k weights[r,k] delta(t - nodes[r,k])``, an estimate of
+    ``(1/P) sum_i delta(t - lambda_i)``."""
+    nodes: Tensor
+    weights: Tensor
+    n_iter: int
+    n_probes: int
+    n_params: int
+    seed: int
+    method: str = "slq"
+
+    def moment(self, k: int) -> Tensor:
+        """``integral t^k phi(t) dt`` per seed ``(S,)``: estimates ``tr(H^k) / P``
+        (exact per probe for ``k <= 2 n_iter - 1``)."""
+        k = check_int("k", k, min=0)
+        return (self.weights * self.nodes ** k).sum(-1).mean(-1)
+
+
+def slq(A, n_iter: int = 80, n_probes: int = 10, *, seed: int = 0) -> SpectralDensity:
+    """Spectral density of each seed's symmetric operator ``A`` by stochastic Lanczos quadrature:
+    ``n_probes`` normalised Rademacher probes from ``(seed, "probe")``, ``min(n_iter, P)`` Lanczos steps
+    each, with full reorthogonalisation."""
+    op = _resolve_op(A)
+    m = _steps(n_iter, op.n_params)
+    n_probes = check_int("n_probes", n_probes, min=1)
+    seed = check_int("seed", seed, min=0)
+    V0 = rademacher_probes(op.n_seeds, n_probes, op.n_params, seed, dtype=op.dtype, device=op.device)
+    V0 = V0 / op.n_params ** 0.5
+    alpha, beta, _ = _lanczos_runs(op, V0, m, seed, False)
+    vals, vecs = _tridiag_eigh(alpha, beta, True)
+    nodes = torch.as_tensor(vals, dtype=op.dtype, device=op.device)
+    weights = torch.as_tensor(vecs[..., 0, :] ** 2, dtype=op.dtype, device=op.device)
+    return SpectralDensity(nodes, weights, m, n_probes, op.n_params, seed)
+
+
+@dataclass(frozen=True)
+class SmoothedDensity:
+    """A spectral density on a grid: ``density (S, G)`` at ``grid (G,)``, Gaussian kernel of width
+    ``sigma`` (it integrates to 1 over the real line)."""
+    grid: Tensor
+    density: Tensor
+    sigma: float
+    seed: int
+    method: str = "slq"
+
+
+def smoothed_density(sd: SpectralDensity, grid, sigma: float) -> SmoothedDensity:
+    """``(1/R) sum_r sum_k w_rk N(t; node_rk, sigma^2)`` at each ``t`` of ``grid``."""
+    if not isinstance(sd, SpectralDensity):
+        raise ValueError(f"sd must be a SpectralDensity (from slq), got {type(sd).__name__}")
+    sigma = check_float("sigma", sigma, min=0.0, min_inclusive=False)
+    t = torch.as_tensor(grid, dtype=sd.nodes.dtype, device=sd.nodes.device)
+    if t.dim() != 1 or t.numel() < 1 or not bool(torch.isfinite(t).all()):
+        raise ValueError("grid must be a non-empty 1-D sequence of finite numbers")
+    z = (t[None, None, None, :] - sd.nodes[..., None]) / sigma           # (S, R, m, G)
+    k = torch.exp(-0.5 * z * z) / (sigma * (2 * np.pi) ** 0.5)
+    dens = (sd.weights[..., None] * k).sum(2).mean(1)
+    return SmoothedDensity(t, dens, sigma, sd.seed, sd.method)
+
+
+# ============================================================================ Hutchinson
+@dataclass(frozen=True)
+class TraceEstimate:
+    """Hutchinson's estimate of ``tr(A)`` per seed: ``trace (S,)``, its ``standard_error (S,)``
+    (sample standard deviation over probes / sqrt(R)), and the ``samples (S, R)`` ``z^T A z``."""
+    trace: Tensor
+    standard_error: Tensor
+    samples: Tensor
+    n_probes: int
+    seed: int
+    method: str = "hutchinson"
+
+
+def hutchinson_trace(A, n_probes: int = 100, *, seed: int = 0) -> TraceEstimate:
+    """``tr(A)`` per seed from ``n_probes`` Rademacher probes ``z`` drawn from ``(seed, "probe")``."""
+    op = _resolve_op(A)
+    n_probes = check_int("n_probes", n_probes, min=2)
+    seed = check_int("seed", seed, min=0)
+    Z = rademacher_probes(op.n_seeds, n_probes, op.n_params, seed, dtype=op.dtype, device=op.device)
+    samples = (Z * op(Z)).sum(-1)
+    se = samples.std(dim=1, unbiased=True) / n_probes ** 0.5
+    return TraceEstimate(samples.mean(1), se, samples, n_probes, seed)
+
+
+# ============================================================================ finishing
+@dataclass(frozen=True)
+class FinishedMLP:
+    """The networks after :func:`finish_mlp`, with the finisher's per-seed record."""
+    net: _mlp.MLP
+    result: object
+
+
+def finish_mlp(net: _mlp.MLP, x: Tensor, y: Tensor, loss: str = "mse", **kwargs) -> FinishedMLP:
+    """Trust-region Newton (:func:`overparam.finisher.newton_finish`, float64) on the exact Hessian of this
+    module, from ``net`` down to gradient norm ``grad_tol``; ``kwargs`` go to ``newton_finish``."""
+    from .finisher import newton_finish
+    if not isinstance(net, _mlp.MLP):
+        raise ValueError(f"net must be an overparam.mlp.MLP, got {type(net).__name__}")
+    if net.dtype != torch.float64:
+        raise ValueError(f"net must be float64 to be finished (certified), got {net.dtype}")
+    _prepare(net, x, y, loss)
+    # newton_finish evaluates subsets of the seeds, so the data must be shared by all of them
+    if x.dim() == 3:
+        raise ValueError("x must be shared by all seeds, shaped (N, in), to be finished with newton_finish")
+    if (loss == "mse" and y.dim() == 3) or (loss == "cross_entropy" and y.dim() == 2):
+        raise ValueError("y must be shared by all seeds (no seed axis) to be finished with newton_finish")
+    res = newton_finish(_mlp.flatten(net).detach().clone(), objective(net, x, y, loss), **kwargs)
+    return FinishedMLP(_mlp.unflatten(res.theta, net), res)
