@@ -1,0 +1,430 @@
+"""Counting tickets: does a wide student win because one of its subnetworks wins alone?
+
+The literal lottery reading of overparameterisation: a width-``n`` network trains well because among
+its ``C(n, k)`` width-``k`` subnetworks some well-initialised one can learn the task alone. On the
+Safran–Shamir family (:mod:`overparam.safran_shamir`) we check it seed by seed: train a width-``n``
+student, and from the very same initial weights each of its width-``k`` subnetworks alone (the
+subnetwork keeps rows ``idx`` of ``W0``; the dropped neurons are removed, not zeroed).
+
+Outcomes of a run (codes in :data:`WIN`, :data:`FAIL`, :data:`UNRESOLVED`), with the stopping and
+certification rules of the escape-dimensions chapter:
+
+* ``WIN``: gradient descent stops at loss < ``loss_tol`` (the global minimum); or it stops at a
+  critical point that the Newton finisher takes below ``loss_tol``;
+* ``FAIL``: it stops at gradient norm < ``grad_tol`` with loss >= ``bad_tol``, and the finisher
+  certifies a strict local minimum there (gradient < ``grad_tol``, smallest Hessian eigenvalue >
+  ``eig_tol``): a trap, not a slow saddle;
+* ``UNRESOLVED``: everything else (step cap, divergence, a critical point the finisher cannot certify,
+  loss in between): reported separately, never counted as a win or as a failure.
+
+Predictions of the lottery reading for the success of width ``n`` from the success rate ``p`` of width
+``k`` (:func:`predict_independent_tickets`, :func:`predict_independent_restarts`), the seed-by-seed
+tally (:func:`seed_table`, :func:`tally`), the comparison of a wide winner with its winning subnetwork
+(:func:`compare_winners`) and a one-dimensional control where tickets do explain success
+(:func:`control_inputs`, :func:`control_init`, :func:`control_gradient_descent`).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import safran_shamir as ss
+from .certify import classify
+from .finisher import newton_finish
+from .rng import generator
+from .validate import check_float, check_int
+
+__all__ = [
+    "WIN", "FAIL", "UNRESOLVED", "Outcomes", "subnetworks", "sample_subnetworks", "restrict",
+    "train_students", "train_subnetworks", "seed_table", "tally", "predict_independent_tickets",
+    "predict_independent_restarts", "compare_winners", "teacher_assignment",
+    "control_inputs", "control_init", "ControlResult", "control_gradient_descent",
+    "TicketExperiment", "run_experiment", "width_k_rate",
+]
+
+WIN, FAIL, UNRESOLVED = 1, 0, -1
+_DT = torch.float64
+
+
+# --------------------------------------------------------------------------- subnetworks
+def subnetworks(n: int, k: int) -> torch.Tensor:
+    """All ``C(n, k)`` width-``k`` subnetworks of neurons ``0..n-1``: ``(C(n, k), k)`` int64 rows,
+    each sorted, in lexicographic order (so the first row is ``0..k-1``)."""
+    n = check_int("n", n, min=1)
+    k = check_int("k", k, min=1, max=n)
+    return torch.tensor(list(itertools.combinations(range(n), k)), dtype=torch.int64).reshape(-1, k)
+
+
+def sample_subnetworks(n: int, k: int, m: int, seed: int) -> torch.Tensor:
+    """``min(m, C(n, k))`` distinct width-``k`` subnetworks of ``0..n-1`` drawn uniformly without
+    replacement (stream ``"mask"``), each row sorted, rows in lexicographic order. When ``m`` covers
+    them all, this is :func:`subnetworks`."""
+    n = check_int("n", n, min=1)
+    k = check_int("k", k, min=1, max=n)
+    m = check_int("m", m, min=1)
+    total = math.comb(n, k)
+    if m >= total:
+        return subnetworks(n, k)
+    g = generator(seed, "mask")
+    chosen: set[tuple[int, ...]] = set()
+    while len(chosen) < m:
+        perm = torch.randperm(n, generator=g)[:k]
+        chosen.add(tuple(sorted(perm.tolist())))
+    return torch.tensor(sorted(chosen), dtype=torch.int64)
+
+
+def restrict(W: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Rows ``idx (C, k)`` of every seed's ``W (S, n, d)``: ``(S, C, k, d)`` (a copy)."""
+    if not torch.is_tensor(W) or W.dim() != 3:
+        raise ValueError(f"W must have shape (S, n, d), got {tuple(W.shape) if torch.is_tensor(W) else type(W).__name__}")
+    if not torch.is_tensor(idx) or idx.dim() != 2 or idx.dtype != torch.int64:
+        raise ValueError("idx must be an int64 tensor of shape (C, k) (see subnetworks())")
+    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= W.shape[1]):
+        raise ValueError(f"idx must hold neuron indices in [0, {W.shape[1] - 1}], got "
+                         f"[{int(idx.min())}, {int(idx.max())}]")
+    return W[:, idx, :].clone()
+
+
+# --------------------------------------------------------------------------- training and outcomes
+@dataclass(frozen=True)
+class Outcomes:
+    """How each run ended. ``outcome`` holds :data:`WIN`/:data:`FAIL`/:data:`UNRESOLVED`;
+    ``verdict`` the reason in words (``"loss_tol"``, ``"strict_local_minimum"``, ``"step_limit"``, …);
+    ``loss`` the final loss (after the finisher for runs it polished), ``lambda_min`` the smallest
+    Hessian eigenvalue where the finisher ran (NaN elsewhere), ``steps`` the gradient-descent steps,
+    ``W`` the final weights. Leading axes: ``(S,)`` for students, ``(S, C)`` for subnetworks."""
+    outcome: np.ndarray
+    verdict: np.ndarray
+    loss: np.ndarray
+    lambda_min: np.ndarray
+    steps: np.ndarray
+    W: torch.Tensor
+
+    @property
+    def wins(self) -> np.ndarray:
+        return self.outcome == WIN
+
+    @property
+    def fails(self) -> np.ndarray:
+        return self.outcome == FAIL
+
+    @property
+    def unresolved(self) -> np.ndarray:
+        return self.outcome == UNRESOLVED
+
+    def reshape(self, *shape) -> "Outcomes":
+        d = self.W.shape[-2:]
+        return Outcomes(self.outcome.reshape(shape), self.verdict.reshape(shape), self.loss.reshape(shape),
+                        self.lambda_min.reshape(shape), self.steps.reshape(shape), self.W.reshape(*shape, *d))
+
+
+def train_students(W0: torch.Tensor, *, lr: float, max_steps: int = 30_000, grad_tol: float = 1e-9,
+                   loss_tol: float = 1e-6, bad_tol: float = 1e-3, eig_tol: float = 1e-6,
+                   finisher_iter: int = 50, chunk: int = 4096, finisher_chunk: int = 128) -> Outcomes:
+    """Gradient descent (:func:`overparam.safran_shamir.gradient_descent`) from every ``W0 (S, n, d)``,
+    then the finisher and the certificate at every critical point above ``loss_tol``; see the module
+    docstring for the outcome rules. ``chunk`` runs train at once; ``W0`` is not modified."""
+    if not torch.is_tensor(W0) or W0.dim() != 3:
+        raise ValueError(f"W0 must have shape (S, n, d), got {tuple(W0.shape) if torch.is_tensor(W0) else type(W0).__name__}")
+    lr = check_float("lr", lr, min=0.0, min_inclusive=False)
+    bad_tol = check_float("bad_tol", bad_tol, min=0.0)
+    loss_tol = check_float("loss_tol", loss_tol, min=0.0, max=bad_tol)
+    chunk = check_int("chunk", chunk, min=1)
+    finisher_chunk = check_int("finisher_chunk", finisher_chunk, min=1)
+    S, n, d = W0.shape
+    W = torch.empty(S, n, d, dtype=_DT)
+    loss = np.full(S, np.nan)
+    lam = np.full(S, np.nan)
+    steps = np.zeros(S, dtype=np.int64)
+    verdict = np.empty(S, dtype=object)
+    outcome = np.full(S, UNRESOLVED, dtype=np.int64)
+    for lo in range(0, S, chunk):
+        res = ss.gradient_descent(W0[lo:lo + chunk], lr=lr, max_steps=max_steps, grad_tol=grad_tol,
+                                  loss_tol=loss_tol, record_every=max(1, max_steps))
+        sl = slice(lo, lo + res.n_seeds)
+        W[sl] = res.W
+        loss[sl] = res.loss.numpy()
+        steps[sl] = res.steps.numpy()
+        verdict[sl] = res.stop_reason
+    outcome[verdict == "loss_tol"] = WIN
+    crit = np.flatnonzero(verdict == "grad_tol")
+    fn = ss.objective(n, d)
+    for lo in range(0, crit.size, finisher_chunk):
+        ids = torch.as_tensor(crit[lo:lo + finisher_chunk])
+        fin = newton_finish(W[ids].reshape(ids.numel(), -1), fn, grad_tol=grad_tol, max_iter=finisher_iter)
+        certs = classify(fin.loss, fin.grad_norm, fin.lambda_min, grad_tol=grad_tol, loss_tol=loss_tol,
+                         eig_tol=eig_tol)
+        W[ids] = fin.theta.reshape(-1, n, d)
+        for j, c in zip(ids.tolist(), certs):
+            loss[j], lam[j], verdict[j] = c.loss, c.lambda_min, c.verdict
+            if c.verdict == "global_minimum":
+                outcome[j] = WIN
+            elif c.verdict == "strict_local_minimum" and c.loss >= bad_tol:
+                outcome[j] = FAIL
+    return Outcomes(outcome, verdict, loss, lam, steps, W)
+
+
+def train_subnetworks(W0: torch.Tensor, idx: torch.Tensor, **kwargs) -> Outcomes:
+    """Train each subnetwork ``idx (C, k)`` of each seed's ``W0 (S, n, d)`` alone (one batch of
+    ``S·C`` width-``k`` students; keyword arguments as :func:`train_students`): outcomes ``(S, C)``."""
+    sub = restrict(W0, idx)
+    S, C, k, d = sub.shape
+    return train_students(sub.reshape(S * C, k, d), **kwargs).reshape(S, C)
+
+
+# --------------------------------------------------------------------------- seed-by-seed tally
+def seed_table(wide: np.ndarray, sub: np.ndarray) -> pd.DataFrame:
+    """One row per seed from the wide student's outcome ``(S,)`` and its subnetworks' ``(S, C)``.
+
+    ``ticket`` is True when some subnetwork wins alone, False when every subnetwork certifiably
+    fails, and None (undetermined) otherwise; ``wide`` is ``"win"``, ``"fail"`` or ``"unresolved"``.
+    """
+    wide = np.asarray(wide)
+    sub = np.asarray(sub)
+    if wide.ndim != 1 or sub.ndim != 2 or sub.shape[0] != wide.shape[0]:
+        raise ValueError(f"wide must be (S,) and sub (S, C) with the same S, got {wide.shape} and {sub.shape}")
+    names = {WIN: "win", FAIL: "fail", UNRESOLVED: "unresolved"}
+    n_win = (sub == WIN).sum(1)
+    n_fail = (sub == FAIL).sum(1)
+    ticket = np.where(n_win > 0, True, np.where(n_fail == sub.shape[1], False, None))
+    return pd.DataFrame({
+        "seed": np.arange(wide.shape[0]), "wide": [names[int(o)] for o in wide],
+        "subnetworks": sub.shape[1], "winning_subnetworks": n_win, "failing_subnetworks": n_fail,
+        "unresolved_subnetworks": sub.shape[1] - n_win - n_fail, "ticket": ticket,
+    })
+
+
+def tally(table: pd.DataFrame) -> dict:
+    """Counts over the seeds of a :func:`seed_table` whose wide outcome and ticket are both determined.
+
+    ``seeds`` (determined), ``undetermined``, ``wide_wins``, ``some_subnetwork_wins``, ``both``,
+    ``wide_wins_without_ticket``, ``ticket_without_wide_win``, ``neither``.
+    """
+    det = (table["wide"] != "unresolved") & table["ticket"].notna()
+    t = table[det]
+    w = (t["wide"] == "win").to_numpy()
+    tk = t["ticket"].astype(bool).to_numpy()
+    return {
+        "seeds": int(det.sum()), "undetermined": int((~det).sum()),
+        "wide_wins": int(w.sum()), "some_subnetwork_wins": int(tk.sum()), "both": int((w & tk).sum()),
+        "wide_wins_without_ticket": int((w & ~tk).sum()), "ticket_without_wide_win": int((~w & tk).sum()),
+        "neither": int((~w & ~tk).sum()),
+    }
+
+
+# --------------------------------------------------------------------------- predictions
+def _p(p):
+    p = np.asarray(p, dtype=float)
+    if np.any(~np.isfinite(p)) or np.any((p < 0) | (p > 1)):
+        raise ValueError(f"p must be a success probability in [0, 1], got {p!r}")
+    return p
+
+
+def predict_independent_tickets(p, n: int, k: int):
+    """``1 − (1 − p)^C(n, k)``: success of width ``n`` if each of its width-``k`` subnetworks were an
+    independent ticket winning with probability ``p`` and training always found a winner."""
+    n = check_int("n", n, min=1)
+    k = check_int("k", k, min=1, max=n)
+    return 1.0 - (1.0 - _p(p)) ** math.comb(n, k)
+
+
+def predict_independent_restarts(p, n: int, k: int):
+    """``1 − (1 − p)^(n / k)``: success of spending the same ``n`` neurons on independent width-``k``
+    restarts (``n / k`` of them, fractional allowed), keeping the best."""
+    n = check_int("n", n, min=1)
+    k = check_int("k", k, min=1, max=n)
+    return 1.0 - (1.0 - _p(p)) ** (n / k)
+
+
+# --------------------------------------------------------------------------- inside the winner
+def teacher_assignment(W: torch.Tensor) -> torch.Tensor:
+    """For each neuron of ``W (..., n, d)`` the teacher neuron (coordinate axis) it points at most
+    closely (largest cosine): ``(..., n)`` int64."""
+    return torch.argmax(W / W.norm(dim=-1, keepdim=True).clamp(min=1e-300), dim=-1)
+
+
+def compare_winners(W_wide: torch.Tensor, W_sub: torch.Tensor, idx: torch.Tensor, pairs) -> pd.DataFrame:
+    """Compare the wide solution restricted to a subnetwork with the subnetwork's own solution.
+
+    ``W_wide (S, n, d)`` final wide weights, ``W_sub (S, C, k, d)`` final subnetwork weights, ``idx (C, k)``
+    the subnetworks, ``pairs`` an iterable of ``(seed, c)``. Per pair: ``distance`` ‖W_wide[idx_c] −
+    W_sub_c‖ (Frobenius), ``relative_distance`` (over ‖W_sub_c‖), ``restriction_loss`` (the loss of
+    ``W_wide[idx_c]`` alone), ``same_assignment`` (each neuron points at the same teacher neuron in both).
+    """
+    rows = []
+    for s, c in pairs:
+        r = W_wide[s, idx[c]].unsqueeze(0)
+        w = W_sub[s, c].unsqueeze(0)
+        dist = float(torch.linalg.vector_norm(r - w))
+        rows.append({
+            "seed": int(s), "subnetwork": int(c), "distance": dist,
+            "relative_distance": dist / float(torch.linalg.vector_norm(w)),
+            "restriction_loss": float(ss.loss(r)[0]),
+            "same_assignment": bool(torch.equal(teacher_assignment(r), teacher_assignment(w))),
+        })
+    return pd.DataFrame(rows, columns=["seed", "subnetwork", "distance", "relative_distance",
+                                       "restriction_loss", "same_assignment"])
+
+
+# --------------------------------------------------------------------------- the experiment
+@dataclass(frozen=True)
+class TicketExperiment:
+    """One teacher width ``k``, ``S`` seeds. ``W0 (S, max(widths), k)``: seed ``s``'s width-``n``
+    student starts from its first ``n`` rows (nested initialisations). ``idx (C, k)``: all width-``k``
+    subnetworks of the first ``k + 2`` neurons, ``sub (S, C)`` their outcomes alone (column 0, neurons
+    ``0..k-1``, is the width-``k`` student itself). ``wide``: width -> outcomes ``(S,)``.
+    ``sampled_idx (m, k)``/``sampled (S, m)``: sampled subnetworks of the widest student (m may be 0).
+    Step size ``lr_scale / width`` for every student."""
+    k: int
+    W0: torch.Tensor
+    idx: torch.Tensor
+    sub: Outcomes
+    wide: dict
+    sampled_idx: torch.Tensor
+    sampled: Outcomes | None
+    lr_scale: float
+
+    def columns_within(self, n: int) -> np.ndarray:
+        """Columns of ``idx`` that are subnetworks of the width-``n`` student (all neurons < n)."""
+        return np.flatnonzero((self.idx.max(dim=1).values < n).numpy())
+
+    def subnetworks_of(self, n: int) -> np.ndarray:
+        """Outcome codes ``(S, C(n, k))`` of the width-``n`` student's subnetworks (``k <= n <= k + 2``)."""
+        if not self.k <= n <= self.k + 2:
+            raise ValueError(f"n must be in [{self.k}, {self.k + 2}] (all subnetworks are trained only there), got {n}")
+        return self.sub.outcome[:, self.columns_within(n)]
+
+
+def run_experiment(k: int, n_seeds: int, seed: int, *, widths=None, n_sampled: int = 0,
+                   lr_scale: float = 5.0, max_steps: int = 30_000, **kwargs) -> TicketExperiment:
+    """Train, per seed, the students of ``widths`` (default ``k, k+1, k+2, 2k``) and every width-``k``
+    subnetwork of the first ``k + 2`` neurons alone, plus ``n_sampled`` random subnetworks of the widest
+    student. Other keyword arguments go to :func:`train_students`."""
+    k = check_int("k", k, min=1)
+    n_seeds = check_int("n_seeds", n_seeds, min=1)
+    widths = sorted(set([k, k + 1, k + 2, 2 * k] if widths is None else [int(n) for n in widths]))
+    if widths[0] < k:
+        raise ValueError(f"widths must all be >= k = {k}, got {widths}")
+    lr_scale = check_float("lr_scale", lr_scale, min=0.0, min_inclusive=False)
+    n_max = max(widths + [k + 2])
+    W0 = ss.init_students(k, n_max, n_seeds, seed)
+    idx = subnetworks(k + 2, k)
+    common = dict(max_steps=max_steps, **kwargs)
+    sub = train_subnetworks(W0, idx, lr=lr_scale / k, **common)
+    wide = {}
+    for n in widths:
+        if n == k:   # the width-k student is subnetwork 0: same weights, same step, same run
+            o = sub
+            wide[n] = Outcomes(o.outcome[:, 0], o.verdict[:, 0], o.loss[:, 0], o.lambda_min[:, 0],
+                               o.steps[:, 0], o.W[:, 0])
+        else:
+            wide[n] = train_students(W0[:, :n].contiguous(), lr=lr_scale / n, **common)
+    n_sampled = check_int("n_sampled", n_sampled, min=0)
+    if n_sampled:
+        sidx = sample_subnetworks(max(widths), k, n_sampled, seed)
+        sampled = train_subnetworks(W0[:, :max(widths)], sidx, lr=lr_scale / k, **common)
+    else:
+        sidx, sampled = torch.zeros(0, k, dtype=torch.int64), None
+    return TicketExperiment(k, W0, idx, sub, wide, sidx, sampled, lr_scale)
+
+
+def width_k_rate(sub: np.ndarray, level: float = 0.95) -> dict:
+    """Success rate of width-``k`` students from subnetwork outcomes ``(S, C)``: every subnetwork is a
+    width-``k`` Xavier initialisation, so ``p`` is the mean over seeds of each seed's win fraction among
+    its determined runs; the interval is Student-t over seeds (seeds are independent, subnetworks of
+    one seed are not). Seeds with no determined run are left out."""
+    from .stats import t_interval
+    sub = np.asarray(sub)
+    det = (sub != UNRESOLVED).sum(1)
+    frac = (sub == WIN).sum(1)[det > 0] / det[det > 0]
+    ci = t_interval(frac, level)
+    return {"p": ci.mean, "low": max(0.0, ci.low), "high": min(1.0, ci.high), "seeds": ci.n,
+            "runs": int(det.sum())}
+
+
+# --------------------------------------------------------------------------- the 1-D control
+def control_inputs(n_points: int = 400) -> torch.Tensor:
+    """The control's "population": ``n_points`` standard-normal quantiles ``Φ⁻¹((j + ½)/N)``, float64."""
+    n_points = check_int("n_points", n_points, min=2)
+    q = (torch.arange(n_points, dtype=_DT) + 0.5) / n_points
+    return math.sqrt(2.0) * torch.erfinv(2.0 * q - 1.0)
+
+
+def control_init(n_seeds: int, width: int, seed: int):
+    """``(w, b)``, each ``(n_seeds, width)`` N(0, 1), stream ``"init"``. For nested students draw the
+    widest once and take its first neurons."""
+    n_seeds = check_int("n_seeds", n_seeds, min=1)
+    width = check_int("width", width, min=1)
+    g = generator(seed, "init")
+    wb = torch.stack([torch.randn(2, width, generator=g, dtype=_DT) for _ in range(n_seeds)])
+    return wb[:, 0].contiguous(), wb[:, 1].contiguous()
+
+
+@dataclass(frozen=True)
+class ControlResult:
+    """Per run: final ``w``, ``b``, ``loss``, ``steps`` and ``stop_reason`` (as in gradient_descent)."""
+    w: torch.Tensor
+    b: torch.Tensor
+    loss: torch.Tensor
+    steps: torch.Tensor
+    stop_reason: tuple
+
+    @property
+    def wins(self) -> np.ndarray:
+        return np.array([r == "loss_tol" for r in self.stop_reason])
+
+
+def control_loss_grad(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor):
+    """Loss ``½ mean_x (Σᵢ relu(wᵢx + bᵢ) − relu(x))²`` ``(S,)`` and its gradients ``(S, n)`` each."""
+    pre = w.unsqueeze(-1) * x + b.unsqueeze(-1)        # (S, n, N)
+    act = (pre > 0).to(w.dtype)
+    r = (pre * act).sum(-2) - torch.relu(x)            # (S, N)
+    L = 0.5 * (r * r).mean(-1)
+    ra = act * r.unsqueeze(-2) / x.numel()
+    return L, (ra * x).sum(-1), ra.sum(-1)
+
+
+def control_gradient_descent(w0: torch.Tensor, b0: torch.Tensor, x: torch.Tensor, *, lr: float,
+                             max_steps: int = 20_000, grad_tol: float = 1e-9,
+                             loss_tol: float = 1e-6) -> ControlResult:
+    """1-D control: teacher ``relu(x)``, student ``Σᵢ relu(wᵢx + bᵢ)`` (no output weights), full-batch
+    gradient descent on the inputs ``x`` with the same stopping rules as the main experiment
+    (``"loss_tol"``, ``"grad_tol"``, ``"step_limit"``, ``"diverged"``). A neuron inactive on every input
+    has zero gradient and stays dead."""
+    lr = check_float("lr", lr, min=0.0, min_inclusive=False)
+    max_steps = check_int("max_steps", max_steps, min=0)
+    if not (torch.is_tensor(w0) and torch.is_tensor(b0) and w0.dim() == 2 and w0.shape == b0.shape):
+        raise ValueError("w0 and b0 must be tensors of the same shape (S, width)")
+    w, b = w0.to(_DT).clone(), b0.to(_DT).clone()
+    S = w.shape[0]
+    out_w, out_b = w.clone(), b.clone()
+    out_L = torch.full((S,), float("nan"), dtype=_DT)
+    out_steps = torch.zeros(S, dtype=torch.int64)
+    reasons = [""] * S
+    alive = torch.arange(S)
+    for t in range(max_steps + 1):
+        L, gw, gb = control_loss_grad(w, b, x)
+        gn = torch.sqrt((gw * gw).sum(-1) + (gb * gb).sum(-1))
+        bad = ~(torch.isfinite(L) & torch.isfinite(gn))
+        stop_l = (L < loss_tol) & ~bad
+        stop_g = (gn < grad_tol) & ~bad & ~stop_l
+        cap = torch.full_like(bad, t == max_steps) & ~(bad | stop_l | stop_g)
+        done = bad | stop_l | stop_g | cap
+        if bool(done.any()):
+            for mask, reason in ((stop_l, "loss_tol"), (stop_g, "grad_tol"), (bad, "diverged"), (cap, "step_limit")):
+                ids = alive[mask]
+                out_w[ids], out_b[ids], out_L[ids], out_steps[ids] = w[mask], b[mask], L[mask], t
+                for i in ids.tolist():
+                    reasons[i] = reason
+            keep = ~done
+            alive, w, b, gw, gb = alive[keep], w[keep], b[keep], gw[keep], gb[keep]
+            if alive.numel() == 0:
+                break
+        w = w - lr * gw
+        b = b - lr * gb
+    return ControlResult(out_w, out_b, out_L, out_steps, tuple(reasons))
