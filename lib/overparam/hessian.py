@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 LOSSES = ("mse", "cross_entropy")
-_CHUNK_ELEMENTS = 1 << 23   # largest temporary (elements): 64 MB in float64
+_CHUNK_ELEMENTS = 1 << 24   # largest temporary (elements): 128 MB in float64
 
 
 # ============================================================================ exact Hessian
@@ -138,23 +138,59 @@ def _forward_backward(net, x, t, kind):
     return dict(value=value, grad=torch.cat(grads, dim=1), a_aug=a_aug, sp=sp, c=c, delta=delta, p=p)
 
 
-def _outer_block_add(out: Tensor, T: Tensor, u: Tensor, v: Tensor, budget: int) -> None:
-    """``out[(i,j),(k,h)] += sum_n T[n,i,k] u[n,j] v[n,h]``: ``T (S,n,a,b)``, ``u (S,n,pu)``, ``v (S,n,pv)``,
-    ``out (S, a*pu, b*pv)``. Rows ``i`` go in groups so that the temporary stays under ``budget``
-    elements; each group is one batched matrix product over the samples against the wider of u, v."""
+def _outer_block(T: Tensor, u: Tensor, v: Tensor, budget: int):
+    """Yield ``(i0, i1, R)`` with ``R[:, i, j, k, h] = sum_n T[n,i0+i,k] u[n,j] v[n,h]`` for row groups of
+    ``T (S,n,a,b)``, ``u (S,n,pu)``, ``v (S,n,pv)``: one batched matrix product over the samples, ``T (n, a*b)``
+    against the per-sample outer products ``u v^T (n, pu*pv)``; each group stays under ``budget``."""
     S, n, a, b = T.shape
     pu, pv = u.shape[2], v.shape[2]
-    ib = int(max(1, min(a, budget // max(1, S * n * b * min(pu, pv)))))
+    Q = (u[:, :, :, None] * v[:, :, None, :]).reshape(S, n, pu * pv)
+    ib = int(max(1, min(a, budget // max(1, S * b * pu * pv))))
     for i0 in range(0, a, ib):
         i1 = min(a, i0 + ib)
-        if pv >= pu:
-            X = (T[:, :, i0:i1, None, :] * u[:, :, None, :, None]).reshape(S, n, -1)
-            blk = torch.bmm(X.transpose(1, 2), v).reshape(S, (i1 - i0) * pu, b * pv)
-        else:
-            X = (T[:, :, i0:i1, :, None] * v[:, :, None, None, :]).reshape(S, n, -1)
-            blk = torch.bmm(X.transpose(1, 2), u).reshape(S, i1 - i0, b, pv, pu)
-            blk = blk.permute(0, 1, 4, 2, 3).reshape(S, (i1 - i0) * pu, b * pv)
-        out[:, i0 * pu:i1 * pu].add_(blk)
+        R = torch.bmm(T[:, :, i0:i1].reshape(S, n, -1).transpose(1, 2), Q)       # [(i, k), (j, h)]
+        yield i0, i1, R.reshape(S, i1 - i0, b, pu, pv).permute(0, 1, 3, 2, 4)
+
+
+def _mirror_lower(H: Tensor, tile: int = 64) -> None:
+    """Copy the lower triangle of each ``H[s]`` onto its upper triangle, in place, tile by tile."""
+    P = H.shape[1]
+    for a0 in range(0, P, tile):
+        a1 = min(P, a0 + tile)
+        D = H[:, a0:a1, a0:a1]
+        iu = torch.triu_indices(a1 - a0, a1 - a0, 1, device=H.device)
+        D[:, iu[0], iu[1]] = D[:, iu[1], iu[0]]
+        H[:, a0:a1, a1:].copy_(H[:, a1:, a0:a1].transpose(1, 2))
+
+
+class _FlatBlocks:
+    """Views of the flat-order Hessian shaped like the augmented blocks. Layer ``l``'s augmented
+    parameters ``W~_l = [W_l | b_l]`` are indexed ``(i, j)``, ``j = n_in`` the bias; in flatten order the
+    ``W`` part comes first (row-major), then ``b``. ``pieces(r, c)`` gives ``(V, ja, jb)`` with
+    ``V (S, n_r, |ja|, n_c, |jb|)`` the flat entries of augmented block ``(r, c)`` restricted to ``ja, jb``."""
+
+    def __init__(self, H, n_out, n_in, has_bias):
+        self.H, self.n_out, self.parts = H, n_out, []
+        fo = 0
+        for no, ni, hb in zip(n_out, n_in, has_bias):
+            part = [(fo, fo + no * ni, slice(0, ni))]
+            fo += no * ni
+            if hb:
+                part.append((fo, fo + no, slice(ni, ni + 1)))
+                fo += no
+            self.parts.append(part)
+        self.offsets = [p[0][0] for p in self.parts] + [fo]
+
+    def pieces(self, r, c, rows_w_only=False):
+        for a0, a1, ja in self.parts[r][:1] if rows_w_only else self.parts[r]:
+            for b0, b1, jb in self.parts[c]:
+                V = self.H[:, a0:a1, b0:b1].unflatten(1, (self.n_out[r], -1)).unflatten(3, (self.n_out[c], -1))
+                yield V, ja, jb
+
+    def add(self, r, c, R, i0=0):
+        """Add ``R (S, i1-i0, p_r, n_c, p_c)`` (augmented layout) to rows ``i0:i1`` of block ``(r, c)``."""
+        for V, ja, jb in self.pieces(r, c):
+            V[:, i0:i0 + R.shape[1]].add_(R[:, :, ja, :, jb])
 
 
 def _assemble(net, fb, kind, chunk_elements):
@@ -165,17 +201,15 @@ def _assemble(net, fb, kind, chunk_elements):
     n_in = [w.shape[2] for w in W]
     p_aug = [fb["a_aug"][l].shape[2] for l in range(L)]
     sizes = [n_out[l] * p_aug[l] for l in range(L)]
-    offs = np.concatenate([[0], np.cumsum(sizes)]).tolist()
-    P = offs[-1]
+    P = sum(sizes)
     H = torch.zeros(S, P, P, dtype=net.dtype, device=net.device)
-
-    def blk(r, c):
-        return H[:, offs[r]:offs[r + 1], offs[c]:offs[c + 1]]
+    fl = _FlatBlocks(H, n_out, n_in, [p > ni for p, ni in zip(p_aug, n_in)])
 
     # per-sample storage (Gauss-Newton Jacobian, the cores B, G, Psi) bounds the sample chunk
     r_out = n_out[-1]
     per = r_out * P + sum(n_out[l] * n_out[m] for l in range(L) for m in range(L)) + 4 * max(n_out) ** 2
     nc = int(max(1, min(N, chunk_elements // (S * per))))
+    tile = int(max(64, min(P, 512)))
     for s0 in range(0, N, nc):
         sl = slice(s0, min(N, s0 + nc))
         A = [a[:, sl] for a in fb["a_aug"]]
@@ -191,84 +225,83 @@ def _assemble(net, fb, kind, chunk_elements):
             G[m][m - 1] = Bm[m]
             for l in range(m - 1):
                 G[m][l] = Bm[m] @ G[m - 1][l]
-        # 1. Gauss-Newton: J^T J with J = C^T dz_L/dtheta, C C^T = H_out / N
+        # 1. Gauss-Newton: J^T J with J = C^T dz_L/dtheta (flat column order), C C^T = H_out / N
         if kind == "mse":
             CG = [G[L - 1][l] if l < L - 1 else None for l in range(L)]
-            scale = N ** -0.5
         else:
             p = fb["p"][:, sl]
             sq = p.sqrt()[:, :, :, None]
             CG = [None if l == L - 1 else sq * (G[L - 1][l] - (p[:, :, None, :] @ G[L - 1][l]))
                   for l in range(L)]
             CG[L - 1] = sq * (torch.eye(r_out, dtype=p.dtype, device=p.device) - p[:, :, None, :])
-            scale = N ** -0.5
-        J = []
-        for l in range(L):
+        J = H.new_empty(S, n * r_out, P)
+        for l, (o0, o1, _) in enumerate(fl.parts[l][0] for l in range(L)):
             if CG[l] is None:                                  # mse, output layer: dz_L/dz_L = I
-                Jl = A[l][:, :, None, None, :].expand(S, n, r_out, r_out, p_aug[l]) * torch.eye(
-                    r_out, dtype=A[l].dtype, device=A[l].device)[:, :, None]
+                CGl = torch.eye(r_out, dtype=H.dtype, device=H.device).expand(S, n, r_out, r_out)
             else:
-                Jl = CG[l][..., None] * A[l][:, :, None, None, :]
-            J.append((Jl * scale).reshape(S, n * r_out, sizes[l]))
-        for m in range(L):
-            for l in range(m + 1):
-                blk(m, l).add_(torch.bmm(J[m].transpose(1, 2), J[l]))
-        # 2. activation curvature: Psi_m = diag(c_m) + B^T Psi_{m+1} B (hidden layers), core Psi_m G_{m<-l}
-        Psi = [None] * L
+                CGl = CG[l]
+            CGl = CGl * N ** -0.5
+            J[:, :, o0:o1].view(S, n, r_out, n_out[l], n_in[l]).copy_(
+                CGl[..., None] * A[l][:, :, None, None, :n_in[l]])
+            if p_aug[l] > n_in[l]:
+                b0, b1, _ = fl.parts[l][1]
+                J[:, :, b0:b1].view(S, n, r_out, n_out[l]).copy_(CGl)
+        for a0 in range(0, P, tile):                           # lower triangle only, in row tiles
+            a1 = min(P, a0 + tile)
+            H[:, a0:a1, :a1].add_(torch.bmm(J[:, :, a0:a1].transpose(1, 2), J[:, :, :a1]))
+        del J
+        # 2. activation curvature: Psi_m = diag(c_m) + dense_m, dense_m = B^T Psi_{m+1} B (hidden layers
+        # below the last), and the block (m, l) has core Psi_m G_{m<-l}
+        dense = [None] * L
+
+        def psi_times(m, X):                                   # Psi_m @ X
+            out = c[m][..., None] * X
+            return out if dense[m] is None else out + dense[m] @ X
+
         for m in range(L - 2, -1, -1):
-            Psi[m] = torch.diag_embed(c[m])
             if m + 1 < L - 1:
-                Psi[m] = Psi[m] + Bm[m + 1].transpose(2, 3) @ Psi[m + 1] @ Bm[m + 1]
+                dense[m] = Bm[m + 1].transpose(2, 3) @ psi_times(m + 1, Bm[m + 1])
             # the diagonal part of block (m, m): sum_n c[n,i] a~[n,j] a~[n,h] on the (i, i) sub-blocks
             X = (c[m][:, :, :, None] * A[m][:, :, None, :]).reshape(S, n, -1)
             D = torch.bmm(X.transpose(1, 2), A[m]).reshape(S, n_out[m], p_aug[m], p_aug[m])
-            view = blk(m, m).unflatten(1, (n_out[m], p_aug[m])).unflatten(3, (n_out[m], p_aug[m]))
-            view.diagonal(0, 1, 3).add_(D.permute(0, 2, 3, 1))
-            if m + 1 < L - 1:
-                _outer_block_add(blk(m, m), Psi[m] - torch.diag_embed(c[m]), A[m], A[m], chunk_elements)
-            for l in range(m):
-                _outer_block_add(blk(m, l), Psi[m] @ G[m][l], A[m], A[l], chunk_elements)
-        # 3. bilinear terms of W_q a_{q-1}: block (q, l), l < q; only the W columns of W~_q
+            for V, ja, jb in fl.pieces(m, m):
+                V.diagonal(0, 1, 3).add_(D[:, :, ja, jb].permute(0, 2, 3, 1))
+            if dense[m] is not None:
+                for i0, _, R in _outer_block(dense[m], A[m], A[m], chunk_elements):
+                    fl.add(m, m, R, i0)
+            if m >= 1:
+                # block (m, m-1), diagonal part: core c_m[i] W_m[i,k] sigma'_{m-1}[k], so the block is
+                # W_m[i,k] * (U^T V)[(i,j),(k,h)] with U = c_m a~_m, V = sigma'_{m-1} a~_{m-1}: one product
+                l = m - 1
+                U = (c[m][:, :, :, None] * A[m][:, :, None, :]).reshape(S, n, sizes[m])
+                V = (sp[l][:, :, :, None] * A[l][:, :, None, :]).reshape(S, n, sizes[l])
+                M = torch.bmm(U.transpose(1, 2), V).reshape(S, n_out[m], p_aug[m], n_out[l], p_aug[l])
+                fl.add(m, l, M.mul_(W[m][:, :, None, :, None]))
+                if dense[m] is not None:
+                    for i0, _, R in _outer_block(dense[m] @ Bm[m], A[m], A[l], chunk_elements):
+                        fl.add(m, l, R, i0)
+            for l in range(m - 1):
+                for i0, _, R in _outer_block(psi_times(m, G[m][l]), A[m], A[l], chunk_elements):
+                    fl.add(m, l, R, i0)
+        # 3. bilinear terms of W_q a_{q-1}: block (q, l), l < q; only the W rows of W~_q
         for q in range(1, L):
-            nq, ni, pq = n_out[q], n_in[q], p_aug[q]
+            nq, ni = n_out[q], n_in[q]
             # l = q-1: dz_{q-1}/dz_{q-1} = I, so only k = j: sum_n delta_q[i] sigma'[j] a~_{q-1}[h]
             l = q - 1
             X = (dl[q][:, :, :, None] * sp[l][:, :, None, :]).reshape(S, n, nq * ni)
             D = torch.bmm(X.transpose(1, 2), A[l]).reshape(S, nq, ni, p_aug[l])
-            view = blk(q, l).unflatten(1, (nq, pq))[:, :, :ni].unflatten(3, (n_out[l], p_aug[l]))
-            view.diagonal(0, 2, 3).add_(D.permute(0, 1, 3, 2))
+            for V, _, jb in fl.pieces(q, l, rows_w_only=True):
+                V.diagonal(0, 2, 3).add_(D[:, :, :, jb].permute(0, 1, 3, 2))
             for l in range(q - 1):
                 E = sp[q - 1][:, :, :, None] * G[q - 1][l]                # (S, n, ni, n_l)
                 Y = (dl[q][:, :, :, None] * A[l][:, :, None, :]).reshape(S, n, nq * p_aug[l])
                 R = torch.bmm(Y.transpose(1, 2), E.reshape(S, n, ni * n_out[l]))
-                R = R.reshape(S, nq, p_aug[l], ni, n_out[l]).permute(0, 1, 3, 4, 2)
-                blk(q, l).unflatten(1, (nq, pq))[:, :, :ni].add_(R.reshape(S, nq, ni, n_out[l] * p_aug[l]))
-    # symmetrise the diagonal blocks (round-off), mirror the strictly lower ones: H is exactly symmetric
-    for m in range(L):
-        d = blk(m, m)
-        d.copy_(0.5 * (d + d.transpose(1, 2)))
-        for l in range(m):
-            blk(l, m).copy_(blk(m, l).transpose(1, 2))
-    if not any(b is not None for b in net.biases):
-        return H
-    # augmented order [W | b] row by row -> flatten order (W row-major, then b), by strided block copies
-    parts, fo = [], 0
-    for l in range(L):
-        pl = [(fo, fo + n_out[l] * n_in[l], slice(0, n_in[l]))]
-        fo += n_out[l] * n_in[l]
-        if p_aug[l] > n_in[l]:
-            pl.append((fo, fo + n_out[l], slice(n_in[l], n_in[l] + 1)))
-            fo += n_out[l]
-        parts.append(pl)
-    Hf = torch.empty_like(H)
-    for r in range(L):
-        for c in range(L):
-            B = blk(r, c).unflatten(1, (n_out[r], p_aug[r])).unflatten(3, (n_out[c], p_aug[c]))
-            for a0, a1, ja in parts[r]:
-                for b0, b1, jb in parts[c]:
-                    Hf[:, a0:a1, b0:b1].unflatten(1, (n_out[r], -1)).unflatten(3, (n_out[c], -1)).copy_(
-                        B[:, :, ja, :, jb])
-    return Hf
+                R = R.reshape(S, nq, p_aug[l], ni, n_out[l]).permute(0, 1, 3, 4, 2)   # (i, j, k, h)
+                for V, _, jb in fl.pieces(q, l, rows_w_only=True):
+                    V.add_(R[..., jb])
+    # the lower triangle (flat order) is complete: mirror it, so that H is exactly symmetric
+    _mirror_lower(H)
+    return H
 
 
 def loss_grad_hessian(net: _mlp.MLP, x: Tensor, y: Tensor, loss: str = "mse", *, with_hessian: bool = True,
