@@ -32,7 +32,10 @@ At the end of the chapter::
 
 writes ``summary.json`` (sorted keys; numpy/torch numbers converted; NaN and infinities written as
 ``null``) and one ``<name>.csv`` per table, atomically (a temporary folder renamed into place). The build
-publishes the folder at ``_build/html/_results/<chapter>/``.
+publishes the folder at ``_build/html/_results/<chapter>/``. To link the files from the chapter's prose
+(a missing file then fails the build)::
+
+    The data behind {numref}`fig-success`: {download}`fig_success.csv <results/my_chapter/fig_success.csv>`.
 
 nbval re-executes every chapter and compares its outputs with the build's run. It ignores a trailing
 ``;`` (IPython's quiet-output check looks at the stored history, which nbval does not write), so do not
