@@ -207,7 +207,8 @@ def _assemble(net, fb, kind, chunk_elements):
 
     # per-sample storage (Gauss-Newton Jacobian, the cores B, G, Psi) bounds the sample chunk
     r_out = n_out[-1]
-    per = r_out * P + sum(n_out[l] * n_out[m] for l in range(L) for m in range(L)) + 4 * max(n_out) ** 2
+    per = ((P if r_out == 1 else 0) + sum(n_out[l] * n_out[m] for l in range(L) for m in range(L))
+           + 4 * max(n_out) ** 2)
     nc = int(max(1, min(N, chunk_elements // (S * per))))
     tile = int(max(64, min(P, 512)))
     for s0 in range(0, N, nc):
@@ -225,7 +226,8 @@ def _assemble(net, fb, kind, chunk_elements):
             G[m][m - 1] = Bm[m]
             for l in range(m - 1):
                 G[m][l] = Bm[m] @ G[m - 1][l]
-        # 1. Gauss-Newton: J^T J with J = C^T dz_L/dtheta (flat column order), C C^T = H_out / N
+        # 1. Gauss-Newton, C C^T = H_out / N, CG_l = C^T dz_L/dz_l. One output: J^T J with J the flat
+        # Jacobian (lower triangle, row tiles). Several: cores CG_m^T CG_l, O(N P_m P_l) whatever the outputs
         if kind == "mse":
             CG = [G[L - 1][l] if l < L - 1 else None for l in range(L)]
         else:
@@ -234,22 +236,26 @@ def _assemble(net, fb, kind, chunk_elements):
             CG = [None if l == L - 1 else sq * (G[L - 1][l] - (p[:, :, None, :] @ G[L - 1][l]))
                   for l in range(L)]
             CG[L - 1] = sq * (torch.eye(r_out, dtype=p.dtype, device=p.device) - p[:, :, None, :])
-        J = H.new_empty(S, n * r_out, P)
-        for l, (o0, o1, _) in enumerate(fl.parts[l][0] for l in range(L)):
-            if CG[l] is None:                                  # mse, output layer: dz_L/dz_L = I
-                CGl = torch.eye(r_out, dtype=H.dtype, device=H.device).expand(S, n, r_out, r_out)
-            else:
-                CGl = CG[l]
-            CGl = CGl * N ** -0.5
-            J[:, :, o0:o1].view(S, n, r_out, n_out[l], n_in[l]).copy_(
-                CGl[..., None] * A[l][:, :, None, None, :n_in[l]])
-            if p_aug[l] > n_in[l]:
-                b0, b1, _ = fl.parts[l][1]
-                J[:, :, b0:b1].view(S, n, r_out, n_out[l]).copy_(CGl)
-        for a0 in range(0, P, tile):                           # lower triangle only, in row tiles
-            a1 = min(P, a0 + tile)
-            H[:, a0:a1, :a1].add_(torch.bmm(J[:, :, a0:a1].transpose(1, 2), J[:, :, :a1]))
-        del J
+        eye = torch.eye(r_out, dtype=H.dtype, device=H.device).expand(S, n, r_out, r_out)
+        CG = [(eye if g is None else g) * N ** -0.5 for g in CG]
+        if r_out == 1:
+            J = H.new_empty(S, n, P)
+            for l in range(L):
+                o0, o1, _ = fl.parts[l][0]
+                J[:, :, o0:o1].view(S, n, n_out[l], n_in[l]).copy_(
+                    CG[l][:, :, 0, :, None] * A[l][:, :, None, :n_in[l]])
+                if p_aug[l] > n_in[l]:
+                    b0, b1, _ = fl.parts[l][1]
+                    J[:, :, b0:b1].copy_(CG[l][:, :, 0])
+            for a0 in range(0, P, tile):
+                a1 = min(P, a0 + tile)
+                H[:, a0:a1, :a1].add_(torch.bmm(J[:, :, a0:a1].transpose(1, 2), J[:, :, :a1]))
+            del J
+        else:
+            for m in range(L):
+                for l in range(m + 1):
+                    for i0, _, R in _outer_block(CG[m].transpose(2, 3) @ CG[l], A[m], A[l], chunk_elements):
+                        fl.add(m, l, R, i0)
         # 2. activation curvature: Psi_m = diag(c_m) + dense_m, dense_m = B^T Psi_{m+1} B (hidden layers
         # below the last), and the block (m, l) has core Psi_m G_{m<-l}
         dense = [None] * L
