@@ -1,0 +1,265 @@
+"""The lottery-ticket experiment (Frankle & Carbin 2019) with its controls, many seeds at once.
+
+:func:`run_lottery` runs iterative magnitude pruning (:mod:`overparam.prune`) on ``n_seeds`` networks and,
+at every density, trains side by side, as ONE batched :func:`overparam.train.train` call:
+
+* ``"ticket"``      -- the IMP chain: survivors reset to their initial values (rewind to step 0);
+* ``"reinit"``      -- the ticket's mask on re-drawn initial weights (:func:`overparam.prune.reinit`);
+* ``"random_mask"`` -- the original initial weights under a random mask with the ticket's per-layer
+  densities (:func:`overparam.prune.random_masks`);
+* ``"rewind"``      -- a second IMP chain (its own masks) whose survivors are reset to their values after
+  ``rewind_step`` updates of the dense training (Frankle et al. 2020), on the first ``n_rewind_seeds``
+  seeds.
+
+Round 0 trains the dense networks once (condition ``"dense"``); it is round 0 of both chains, and its
+snapshot at ``rewind_step`` is the rewind point. Round ``r >= 1`` prunes each chain's round ``r - 1``
+trained weights. Every network is trained for ``n_steps`` updates with the same optimizer and the same
+batch order; every ``eval_every`` updates the validation loss and accuracy and the test accuracy are
+recorded. Early stopping (as Frankle & Carbin): the stop step is the evaluation with the lowest validation
+loss (the first one on ties), and the reported accuracy is the test accuracy there. A stop step equal to
+the last evaluation is *censored*: the validation loss was still falling when training ended.
+
+The ticket chain is exactly :func:`overparam.prune.imp` with ``rewind_step=0`` (tested); only the batching
+of the conditions into one training call is added here. Random streams: initial weights
+``init_mlp(seed)``, the controls as in :mod:`overparam.prune` with ``seed``, batch order
+``generator(seed, "batch")`` (inside ``train``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import prune
+from .mlp import MLP, accuracy, init_mlp, loss as mlp_loss, select
+from .stats import MeanCI, t_interval
+from .train import GD, SGD, Adam, train
+from .validate import check_choice, check_dtype, check_fraction, check_int
+
+__all__ = ["CONDITIONS", "LotteryResult", "run_lottery", "summarize", "paired_difference", "early_stop"]
+
+CONDITIONS = ("ticket", "reinit", "random_mask", "rewind")
+
+
+@dataclass(frozen=True)
+class LotteryResult:
+    """What :func:`run_lottery` measured.
+
+    ``runs``: one row per (condition, round, seed) with ``density`` (fraction of all weights kept),
+    ``stop_step``, ``censored``, ``test_acc`` (at the stop step), ``val_loss`` (there), ``final_test_acc``
+    and the training ``stop_reason``. ``curves``: the evaluations, one row per (condition, round, seed,
+    step) with ``val_loss``, ``val_acc``, ``test_acc``. ``layer_densities[r]``: the ticket's per-layer
+    densities in round ``r`` (seed 0; all seeds agree with layer-wise pruning). ``config``: the arguments.
+    ``net0``: the initial networks (all seeds); ``rewind_net``: the rewind point (first ``n_rewind_seeds``
+    seeds, unmasked; None without the rewind chain). ``masks[cond][r]`` and ``trained[cond][r]``: each
+    condition's masks and trained networks in round ``r`` (entry 0 of every condition is the dense run).
+    """
+    runs: pd.DataFrame
+    curves: pd.DataFrame
+    layer_densities: np.ndarray
+    config: dict
+    net0: MLP
+    rewind_net: MLP | None
+    masks: dict
+    trained: dict
+
+    @property
+    def densities(self) -> np.ndarray:
+        """The ticket's overall density per round (round 0 = 1)."""
+        t = self.runs[self.runs.condition.isin(["dense", "ticket"])]
+        return t.groupby("round").density.mean().to_numpy()
+
+
+def early_stop(steps: np.ndarray, val_loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``val_loss`` ``(S, E)`` at evaluation ``steps`` ``(E,)``: the index of the lowest
+    validation loss (first on ties; NaN counts as +inf) and whether it is the last evaluation (censored)."""
+    v = np.where(np.isfinite(val_loss), val_loss, np.inf)
+    i = np.argmin(v, axis=1)
+    return i, i == len(steps) - 1
+
+
+def _eval_fn(data):
+    def fn(net: MLP) -> dict:
+        with torch.no_grad():
+            return {"val_loss": mlp_loss(net, data.x_val, data.y_val, kind="cross_entropy"),
+                    "val_acc": accuracy(net, data.x_val, data.y_val),
+                    "test_acc": accuracy(net, data.x_test, data.y_test)}
+    return fn
+
+
+def _cat_nets(nets: Sequence[MLP]) -> MLP:
+    return MLP(tuple(torch.cat(ws) for ws in zip(*[n.weights for n in nets])),
+               tuple(None if bs[0] is None else torch.cat(bs) for bs in zip(*[n.biases for n in nets])),
+               nets[0].activation)
+
+
+def _cat_masks(masks: Sequence[tuple]) -> tuple:
+    return tuple(torch.cat(ms) for ms in zip(*masks))
+
+
+def run_lottery(data, *, hidden: Sequence[int] = (300, 100), n_seeds: int, seed: int = 0, rounds: int,
+                fraction: float, output_fraction: float, rewind_step: int = 0, n_rewind_seeds: int | None = None,
+                optimizer, n_steps: int, eval_every: int, conditions: Sequence[str] = CONDITIONS,
+                dtype=torch.float32, progress: Callable | None = None) -> LotteryResult:
+    """Run the experiment on ``data`` (an :class:`overparam.data.Dataset` with a validation split).
+
+    The network is ``(n_features, *hidden, n_classes)``, relu, biases, PyTorch's default initialisation,
+    cross-entropy loss. ``n_rewind_seeds`` (default ``n_seeds``) seeds run the rewinding chain; it is
+    skipped when ``"rewind"`` is not in ``conditions``. ``progress(round, seconds)`` is called after each
+    round. See the module docstring for the conditions and the early-stopping rule.
+    """
+    if getattr(data, "x_val", None) is None:
+        raise ValueError("data must be an overparam.data.Dataset with a validation split "
+                         "(overparam.data.validation_split)")
+    hidden = tuple(check_int(f"hidden[{i}]", h, min=1) for i, h in enumerate(hidden))
+    n_seeds = check_int("n_seeds", n_seeds, min=1)
+    seed = check_int("seed", seed, min=0)
+    rounds = check_int("rounds", rounds, min=0)
+    fraction = check_fraction("fraction", fraction)
+    output_fraction = check_fraction("output_fraction", output_fraction)
+    n_steps = check_int("n_steps", n_steps, min=1)
+    rewind_step = check_int("rewind_step", rewind_step, min=0, max=n_steps)
+    eval_every = check_int("eval_every", eval_every, min=1, max=n_steps)
+    if not isinstance(optimizer, (GD, Adam, SGD)):
+        raise ValueError(f"optimizer must be overparam.train GD(...), Adam(...) or SGD(...), got {optimizer!r}")
+    conditions = tuple(check_choice("conditions[]", c, CONDITIONS) for c in conditions)
+    if "ticket" not in conditions:
+        raise ValueError("conditions must include 'ticket' (the controls are built from its masks)")
+    use_rewind = "rewind" in conditions
+    n_rw = n_seeds if n_rewind_seeds is None else check_int("n_rewind_seeds", n_rewind_seeds, min=1, max=n_seeds)
+    dtype = check_dtype("dtype", dtype)
+    if n_steps % eval_every:
+        raise ValueError(f"eval_every must divide n_steps so that the last step is evaluated; "
+                         f"got n_steps={n_steps}, eval_every={eval_every}")
+
+    import time
+    dev = data.x_train.device
+    sizes = (data.n_features, *hidden, data.n_classes)
+    net0 = init_mlp(sizes, n_seeds, seed, dtype=dtype, device=dev)
+    eval_fn = _eval_fn(data)
+
+    def fit(nets: list, masks: list, snapshot=()):
+        out = train(_cat_nets(nets), data.x_train, data.y_train, loss="cross_entropy", optimizer=optimizer,
+                    n_steps=n_steps, masks=_cat_masks(masks), seed=seed, record_every=n_steps,
+                    eval_every=eval_every, eval_fn=eval_fn, snapshot_steps=snapshot)
+        return out
+
+    runs, curves, layer_dens = [], [], []
+    all_masks = {c: [] for c in conditions}
+    all_trained = {c: [] for c in conditions}
+
+    def record(out, lo, hi, cond, r, masks):
+        steps = out.eval_steps
+        vl = out.history["val_loss"][lo:hi]
+        idx, cens = early_stop(steps, vl)
+        dens = prune.overall_density(masks)
+        for j in range(hi - lo):
+            s, g = j, lo + j
+            runs.append(dict(condition=cond, round=r, seed=s, density=float(dens[j]), stop_step=int(steps[idx[j]]),
+                             censored=bool(cens[j]), test_acc=float(out.history["test_acc"][g, idx[j]]),
+                             val_loss=float(vl[j, idx[j]]), final_test_acc=float(out.history["test_acc"][g, -1]),
+                             stop_reason=out.stop_reason[g]))
+            curves.append(pd.DataFrame(dict(condition=cond, round=r, seed=s, step=steps,
+                                            val_loss=out.history["val_loss"][g], val_acc=out.history["val_acc"][g],
+                                            test_acc=out.history["test_acc"][g])))
+
+    t0 = time.perf_counter()
+    dense_masks = prune.dense_masks(net0)
+    out = fit([net0], [dense_masks], snapshot=(rewind_step,) if use_rewind else ())
+    record(out, 0, n_seeds, "dense", 0, dense_masks)
+    layer_dens.append(prune.densities(dense_masks)[0])
+    trained = {"ticket": out.net}
+    masks = {"ticket": dense_masks}
+    for c in conditions:
+        k = n_rw if c == "rewind" else n_seeds
+        all_masks[c].append(tuple(m[:k] for m in dense_masks))
+        all_trained[c].append(select(out.net, slice(0, k)))
+    rewind_net = None
+    if use_rewind:
+        rewind_net = select(out.snapshots[rewind_step], slice(0, n_rw))
+        trained["rewind"] = select(out.net, slice(0, n_rw))
+        masks["rewind"] = tuple(m[:n_rw] for m in dense_masks)
+    if progress is not None:
+        progress(0, time.perf_counter() - t0)
+
+    for r in range(1, rounds + 1):
+        t0 = time.perf_counter()
+        batch = []   # (condition, start net, masks)
+        masks["ticket"] = prune.magnitude_prune(trained["ticket"], fraction, masks=masks["ticket"],
+                                                output_fraction=output_fraction)
+        batch.append(("ticket", prune.rewind(net0, masks["ticket"]), masks["ticket"]))
+        if "reinit" in conditions:
+            batch.append(("reinit", prune.reinit(net0, masks["ticket"], seed), masks["ticket"]))
+        if "random_mask" in conditions:
+            rm = prune.random_masks(masks["ticket"], seed)
+            batch.append(("random_mask", prune.apply_masks(net0, rm), rm))
+        if use_rewind:
+            masks["rewind"] = prune.magnitude_prune(trained["rewind"], fraction, masks=masks["rewind"],
+                                                    output_fraction=output_fraction)
+            batch.append(("rewind", prune.rewind(rewind_net, masks["rewind"]), masks["rewind"]))
+        out = fit([b[1] for b in batch], [b[2] for b in batch])
+        lo = 0
+        for cond, start, m in batch:
+            hi = lo + start.n_seeds
+            record(out, lo, hi, cond, r, m)
+            trained[cond] = select(out.net, slice(lo, hi))
+            all_masks[cond].append(m)
+            all_trained[cond].append(trained[cond])
+            lo = hi
+        layer_dens.append(prune.densities(masks["ticket"])[0])
+        if progress is not None:
+            progress(r, time.perf_counter() - t0)
+
+    config = dict(sizes=sizes, n_seeds=n_seeds, seed=seed, rounds=rounds, fraction=fraction,
+                  output_fraction=output_fraction, rewind_step=rewind_step, n_rewind_seeds=n_rw if use_rewind else 0,
+                  optimizer=str(optimizer), n_steps=n_steps, eval_every=eval_every, conditions=conditions,
+                  dtype=str(dtype))
+    return LotteryResult(runs=pd.DataFrame(runs), curves=pd.concat(curves, ignore_index=True),
+                         layer_densities=np.stack(layer_dens), config=config, net0=net0, rewind_net=rewind_net,
+                         masks={c: tuple(v) for c, v in all_masks.items()},
+                         trained={c: tuple(v) for c, v in all_trained.items()})
+
+
+def summarize(result: LotteryResult, level: float = 0.95) -> dict:
+    """Per condition, lists over rounds ``1..R`` (densities from high to low): ``acc_mean``, ``acc_ci_low``,
+    ``acc_ci_high`` (Student-t over seeds), ``stop_iter_mean``, ``stop_iter_censored_fraction``, ``density``;
+    ``dense``: the same accuracy fields and stop fields as scalars."""
+    runs = result.runs
+    out = {}
+    for cond in ["dense", *result.config["conditions"]]:
+        rows = runs[runs.condition == cond]
+        per = {"density": [], "acc_mean": [], "acc_ci_low": [], "acc_ci_high": [], "stop_iter_mean": [],
+               "stop_iter_censored_fraction": [], "n_seeds": []}
+        for r, g in rows.groupby("round"):
+            ci = t_interval(g.test_acc.to_numpy(), level)
+            per["density"].append(float(g.density.mean()))
+            per["acc_mean"].append(ci.mean)
+            per["acc_ci_low"].append(ci.low)
+            per["acc_ci_high"].append(ci.high)
+            per["stop_iter_mean"].append(float(g.stop_step.mean()))
+            per["stop_iter_censored_fraction"].append(float(g.censored.mean()))
+            per["n_seeds"].append(int(len(g)))
+        out[cond] = {k: v[0] for k, v in per.items()} if cond == "dense" else per
+    return out
+
+
+def paired_difference(result: LotteryResult, a: str = "ticket", b: str = "reinit", n_lowest: int = 3,
+                      level: float = 0.95) -> MeanCI:
+    """Mean over seeds of (accuracy of ``a`` − accuracy of ``b``), each seed's difference averaged over
+    the ``n_lowest`` lowest-density rounds, with a Student-t interval over seeds (the pairing: seed ``s``
+    of both conditions shares its mask or its initialisation)."""
+    runs = result.runs
+    rounds = sorted(runs[runs.condition == a]["round"].unique())
+    n_lowest = check_int("n_lowest", n_lowest, min=1, max=len(rounds))
+    pick = rounds[-n_lowest:]
+    A = runs[(runs.condition == a) & runs["round"].isin(pick)].pivot(index="seed", columns="round", values="test_acc")
+    B = runs[(runs.condition == b) & runs["round"].isin(pick)].pivot(index="seed", columns="round", values="test_acc")
+    common = A.index.intersection(B.index)
+    if len(common) < 2:
+        raise ValueError(f"conditions {a!r} and {b!r} share fewer than two seeds; no interval")
+    diff = (A.loc[common] - B.loc[common]).mean(axis=1).to_numpy()
+    return t_interval(diff, level)
