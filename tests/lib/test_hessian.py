@@ -149,6 +149,9 @@ def test_lanczos_with_repeated_eigenvalues_restarts_after_breakdown():
     A = _matrix_with_spectrum(eigs, 3)
     r = hs.lanczos(A, n_iter=11, seed=1)
     assert torch.allclose(r.eigenvalues[0], torch.tensor(sorted(eigs), dtype=F64), atol=1e-10, rtol=0)
+    one = hs.lanczos(A, n_iter=1, seed=1)                # one step: the Rayleigh quotient of the probe
+    v = hs.rademacher_probes(1, 1, 11, 1)[0, 0] / 11 ** 0.5
+    assert one.eigenvalues.shape == (1, 1) and abs(float(one.eigenvalues[0, 0] - v @ A @ v)) < 1e-12
 
 
 @pytest.mark.parametrize("sizes", [(2, 3, 1), (3, 4, 3, 2), (4, 7, 1)])
