@@ -26,7 +26,7 @@ of the conditions into one training call is added here. Random streams: initial 
 """
 from __future__ import annotations
 
-import dataclasses
+import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -136,7 +136,6 @@ def run_lottery(data, *, hidden: Sequence[int] = (300, 100), n_seeds: int, seed:
         raise ValueError(f"eval_every must divide n_steps so that the last step is evaluated; "
                          f"got n_steps={n_steps}, eval_every={eval_every}")
 
-    import time
     dev = data.x_train.device
     sizes = (data.n_features, *hidden, data.n_classes)
     net0 = init_mlp(sizes, n_seeds, seed, dtype=dtype, device=dev)

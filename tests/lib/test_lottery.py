@@ -6,6 +6,7 @@ import torch
 
 from overparam import lottery, prune, train
 from overparam.data import Dataset
+from overparam.mlp import select
 from overparam.stats import t_interval
 
 OPT = train.Adam(0.02)
@@ -51,7 +52,6 @@ def test_ticket_chain_equals_prune_imp(result):
 
 def test_rewind_chain_equals_prune_imp_with_rewinding(result):
     data = toy_data()
-    from overparam.mlp import select
     net0 = select(result.net0, slice(0, 2))
     ref = prune.imp(net0, imp_train_fn(data, snapshot=2), rounds=3, fraction=0.4, output_fraction=0.2,
                     rewind_step=2)
