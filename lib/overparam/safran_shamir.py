@@ -255,13 +255,26 @@ class GDResult:
 
 
 def gradient_descent(W0: torch.Tensor, *, lr: float, max_steps: int = 30_000, grad_tol: float = 1e-9,
-                     loss_tol: float = 1e-6, record_every: int = 100) -> GDResult:
+                     loss_tol: float = 1e-6, record_every: int = 100, num_threads: int | None = 1) -> GDResult:
     """Batched gradient descent ``W ← W − lr ∇L(W)`` on the exact population loss.
 
     A run stops (and leaves the batch) at the first step where its gradient norm (over all ``n·d``
     entries) is below ``grad_tol`` or its loss below ``loss_tol``, when it turns non-finite, or
     after ``max_steps`` steps. ``W0`` is not modified.
+
+    ``num_threads`` torch threads are used meanwhile (the previous setting is restored): these tensors
+    are tiny, and measured here on 2 busy cores, 2 threads ran 50× slower than 1 (spinning worker
+    threads); ``None`` keeps the caller's setting.
     """
+    if num_threads is not None:
+        num_threads = check_int("num_threads", num_threads, min=1)
+        before = torch.get_num_threads()
+        torch.set_num_threads(num_threads)
+        try:
+            return gradient_descent(W0, lr=lr, max_steps=max_steps, grad_tol=grad_tol, loss_tol=loss_tol,
+                                    record_every=record_every, num_threads=None)
+        finally:
+            torch.set_num_threads(before)
     W = _check_W(W0, "W0").clone()
     lr = check_float("lr", lr, min=0.0, min_inclusive=False)
     max_steps = check_int("max_steps", max_steps, min=0)

@@ -214,7 +214,9 @@ def test_batched_gradient_descent_equals_loop():
 def test_gradient_descent_stop_rules():
     k = 4
     W = torch.cat([torch.eye(k, dtype=DT)[None], ss.init_students(k, k, 2, seed=0)])
-    res = ss.gradient_descent(W, lr=5 / k, max_steps=3, record_every=1)
+    threads = torch.get_num_threads()
+    res = ss.gradient_descent(W, lr=5 / k, max_steps=3, record_every=1, num_threads=1)
+    assert torch.get_num_threads() == threads
     assert res.stop_reason == ("loss_tol", "step_limit", "step_limit")
     assert res.steps.tolist() == [0, 3, 3]
     L, g = ss.loss_and_gradient(res.W)
