@@ -75,6 +75,20 @@ def profile_files(root: Path) -> list[Path]:
     return sorted((root / "book" / "_params").glob("*.yml"))
 
 
+def assigned_parameters(nb: Path) -> set[str]:
+    """Names assigned at top level of the notebook's `parameters` cell, read with `ast`."""
+    import ast
+    import json
+
+    for cell in json.loads(nb.read_text())["cells"]:
+        if cell["cell_type"] == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            tree = ast.parse("".join(cell["source"]))
+            return {t.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+                    for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                    if isinstance(t, ast.Name)}
+    return set()
+
+
 def check_profiles(root: Path, chs: dict[str, Path]) -> list[str]:
     """Problems with the profiles: every key of every profile must be a name in the chapter's
     `parameters` cell (papermill would only warn), and `profile`/`results_dir` are set by the build."""
@@ -94,6 +108,11 @@ def check_profiles(root: Path, chs: dict[str, Path]) -> list[str]:
             if key in params and params[key]["default"].strip() not in (repr(want), f'"{want}"'):
                 problems.append(f"chapter {name!r}: the parameters cell must set {key} = \"{want}\" "
                                 f"(found {params[key]['default']})")
+        unparsed = sorted(assigned_parameters(nb) - set(params))
+        if unparsed:
+            problems.append(f"chapter {name!r}: papermill cannot read the parameter line(s) for "
+                            f"{', '.join(unparsed)} (a comment holding '=' or a multi-line value): "
+                            "a profile could not override them")
         declared[name] = params
     for path in profile_files(root):
         data = yaml.safe_load(path.read_text()) or {}

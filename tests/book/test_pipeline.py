@@ -101,3 +101,16 @@ def test_paper_profile_injects_its_values(tmp_path):
     assert summary["n_points"] == 20 and summary["max_y"] > 2.9
     page = (root / "_build" / "html" / "book" / "passing.html").read_text()
     assert "paper" in page and "_downloads" in page, "the injected cell and the data download links are shown"
+
+
+def test_parameter_line_papermill_cannot_read_is_named(tmp_path):
+    """papermill silently skips a parameter line whose comment holds '='; the build must not."""
+    root = make_book(tmp_path / "book", ["passing"])
+    nb_path = root / "book" / "passing.ipynb"
+    nb = json.loads(nb_path.read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    cell["source"] = "".join(cell["source"]) + "\nwidth = 3   # hidden width (n = k + 1)\n"
+    nb_path.write_text(json.dumps(nb))
+    proc = build(root)
+    assert proc.returncode != 0
+    assert "papermill cannot read the parameter line(s) for width" in proc.stderr, proc.stderr
