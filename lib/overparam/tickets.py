@@ -293,27 +293,33 @@ class TicketExperiment:
         """Columns of ``idx`` that are subnetworks of the width-``n`` student (all neurons < n)."""
         return np.flatnonzero((self.idx.max(dim=1).values < n).numpy())
 
+    @property
+    def max_extra(self) -> int:
+        return int(self.idx.max()) + 1 - self.k
+
     def subnetworks_of(self, n: int) -> np.ndarray:
-        """Outcome codes ``(S, C(n, k))`` of the width-``n`` student's subnetworks (``k <= n <= k + 2``)."""
-        if not self.k <= n <= self.k + 2:
-            raise ValueError(f"n must be in [{self.k}, {self.k + 2}] (all subnetworks are trained only there), got {n}")
+        """Outcome codes ``(S, C(n, k))`` of the width-``n`` student's subnetworks (``k <= n <= k + max_extra``)."""
+        if not self.k <= n <= self.k + self.max_extra:
+            raise ValueError(f"n must be in [{self.k}, {self.k + self.max_extra}] (all subnetworks are "
+                             f"trained only there), got {n}")
         return self.sub.outcome[:, self.columns_within(n)]
 
 
-def run_experiment(k: int, n_seeds: int, seed: int, *, widths=None, n_sampled: int = 0,
+def run_experiment(k: int, n_seeds: int, seed: int, *, widths=None, max_extra: int = 2, n_sampled: int = 0,
                    lr_scale: float = 5.0, max_steps: int = 30_000, **kwargs) -> TicketExperiment:
     """Train, per seed, the students of ``widths`` (default ``k, k+1, k+2, 2k``) and every width-``k``
-    subnetwork of the first ``k + 2`` neurons alone, plus ``n_sampled`` random subnetworks of the widest
-    student. Other keyword arguments go to :func:`train_students`."""
+    subnetwork of the first ``k + max_extra`` neurons alone (``max_extra`` 1 or 2), plus ``n_sampled``
+    random subnetworks of the widest student. Other keyword arguments go to :func:`train_students`."""
     k = check_int("k", k, min=1)
+    max_extra = check_int("max_extra", max_extra, min=0, max=2)
     n_seeds = check_int("n_seeds", n_seeds, min=1)
     widths = sorted(set([k, k + 1, k + 2, 2 * k] if widths is None else [int(n) for n in widths]))
     if widths[0] < k:
         raise ValueError(f"widths must all be >= k = {k}, got {widths}")
     lr_scale = check_float("lr_scale", lr_scale, min=0.0, min_inclusive=False)
-    n_max = max(widths + [k + 2])
+    n_max = max(widths + [k + max_extra])
     W0 = ss.init_students(k, n_max, n_seeds, seed)
-    idx = subnetworks(k + 2, k)
+    idx = subnetworks(k + max_extra, k)
     common = dict(max_steps=max_steps, **kwargs)
     sub = train_subnetworks(W0, idx, lr=lr_scale / k, **common)
     wide = {}

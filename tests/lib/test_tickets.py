@@ -245,3 +245,11 @@ def test_control_rules_teacher_wins_dead_neuron_stays_dead_batch_equals_loop():
         one = T.control_gradient_descent(w[s:s + 1], b[s:s + 1], x, lr=0.5 / 3, max_steps=3000)
         assert one.stop_reason[0] == batch.stop_reason[s]
         torch.testing.assert_close(one.w[0], batch.w[s])
+
+
+def test_run_experiment_max_extra_one_trains_only_the_k_plus_1_subnetworks():
+    ex = T.run_experiment(3, 2, seed=0, widths=[3, 4], max_extra=1, max_steps=1500)
+    assert ex.idx.shape == (4, 3) and ex.max_extra == 1 and ex.sampled is None
+    assert ex.subnetworks_of(4).shape == (2, 4)
+    with pytest.raises(ValueError, match="n must be"):
+        ex.subnetworks_of(5)
