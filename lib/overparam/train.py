@@ -63,10 +63,12 @@ class GD:
 
 @dataclass(frozen=True)
 class Adam:
-    """Full-batch Adam, per-seed state, the same update as ``torch.optim.Adam`` (no weight decay)."""
+    """Adam with per-seed state, the same update as ``torch.optim.Adam`` (no weight decay). Full-batch by
+    default; with ``batch_size`` it takes minibatches in the same order as :class:`SGD` (stream "batch")."""
     lr: float
     betas: tuple = (0.9, 0.999)
     eps: float = 1e-8
+    batch_size: int | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "lr", check_float("lr", self.lr, min=0.0, min_inclusive=False))
@@ -76,6 +78,8 @@ class Adam:
         b2 = check_float("betas[1]", self.betas[1], min=0.0, max=1.0, max_inclusive=False)
         object.__setattr__(self, "betas", (b1, b2))
         object.__setattr__(self, "eps", check_float("eps", self.eps, min=0.0))
+        if self.batch_size is not None:
+            object.__setattr__(self, "batch_size", check_int("batch_size", self.batch_size, min=1))
 
     def __str__(self):
         return _canonical(self)
@@ -409,7 +413,7 @@ def train(net: MLP, x: Tensor, y: Tensor, *, loss: str = "mse", optimizer, n_ste
     else:
         y = _labels(net, y, N)
     masks = _check_masks(net, masks)
-    if isinstance(optimizer, SGD) and optimizer.batch_size > N:
+    if getattr(optimizer, "batch_size", None) is not None and optimizer.batch_size > N:
         raise ValueError(f"batch_size must be at most the number of samples N={N}, got {optimizer.batch_size}")
 
     S, dev = net.n_seeds, net.device
@@ -425,7 +429,7 @@ def train(net: MLP, x: Tensor, y: Tensor, *, loss: str = "mse", optimizer, n_ste
     reason = [""] * S
     history, eval_steps, snapshots = {}, [], {}
 
-    sgd = isinstance(optimizer, SGD)
+    sgd = getattr(optimizer, "batch_size", None) is not None     # minibatches: SGD, or Adam with batch_size
     if sgd:
         g_batch = generator(seed, "batch")
         B = optimizer.batch_size

@@ -65,12 +65,13 @@ def reference(net, s, x, y, kind, opt, n_steps, masks=None, seed=0):
     else:
         o = torch.optim.SGD(model.parameters(), lr=opt.lr, momentum=getattr(opt, "momentum", 0.0))
     N = xs.shape[0]
-    if isinstance(opt, SGD):
+    minibatch = getattr(opt, "batch_size", None) is not None
+    if minibatch:
         g = generator(seed, "batch")
         nb = -(-N // opt.batch_size)
     curve = []
     for t in range(n_steps):
-        if isinstance(opt, SGD):
+        if minibatch:
             if t % nb == 0:
                 perm = torch.randperm(N, generator=g)
             idx = perm[(t % nb) * opt.batch_size:(t % nb + 1) * opt.batch_size]
@@ -123,7 +124,8 @@ CASES = [  # d, hidden, out, N, S, kind, activation, bias, per-seed x
     (5, (7, 4, 3), 2, 13, 3, "mse", "erf", True, True),
     (3, (6,), 1, 11, 2, "mse", "g", True, False),
 ]
-OPTS = [GD(0.1), Adam(0.01, betas=(0.8, 0.99), eps=1e-6), SGD(0.05, batch_size=4, momentum=0.9), SGD(0.1, 3)]
+OPTS = [GD(0.1), Adam(0.01, betas=(0.8, 0.99), eps=1e-6), SGD(0.05, batch_size=4, momentum=0.9), SGD(0.1, 3),
+        Adam(0.02, batch_size=5)]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[5]}-{c[6]}-d{c[0]}-h{c[1]}-N{c[3]}-S{c[4]}")
@@ -133,6 +135,8 @@ def test_batched_equals_reference_loop(case, opt, masked):
     d, hidden, out, N, S, kind, act, bias, psx = case
     if isinstance(opt, SGD) and opt.batch_size > N:
         opt = SGD(opt.lr, N, opt.momentum)
+    if isinstance(opt, Adam) and opt.batch_size is not None and opt.batch_size > N:
+        opt = Adam(opt.lr, opt.betas, opt.eps, batch_size=N)
     net, x, y = _problem(d, hidden, out, N, S, kind, act, bias, psx)
     masks = _random_masks(net) if masked else None
     n_steps = 12
