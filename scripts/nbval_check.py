@@ -68,6 +68,9 @@ def main(argv=None) -> int:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(executed / rel, dest)
         notebooks.append(dest)
+        data = root / Path(rel).parent / "_data"      # data files a chapter reads relative to itself
+        if data.is_dir() and not (dest.parent / "_data").exists():
+            shutil.copytree(data, dest.parent / "_data")
 
     env = dict(os.environ, OVERPARAM_BOOK_BUILD="1", PYTHONHASHSEED=os.environ.get("PYTHONHASHSEED", "0"))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
