@@ -2,8 +2,10 @@
 
 Every random draw in the library comes from a ``torch.Generator`` derived from ``(seed, stream)``:
 the same pair always gives the same generator, different streams give independent ones, and the
-global RNG is never touched. Stream names in use: ``"init"``, ``"teacher"``, ``"data"``,
-``"batch"``, ``"probe"``, ``"mask"``, ``"perturb"``.
+global RNG is never touched. Stream names in use: ``"init/<s>"`` (student s of an MLP batch),
+``"init"`` (Safran-Shamir students), ``"teacher"``, ``"data"``, ``"split"``, ``"batch"``,
+``"probe"`` and ``"probe/<s>"``, ``"mask/<s>"``, ``"shuffle/<s>"``; ``derive_seed(seed, "reinit")``
+seeds the re-initialised lottery control.
 """
 from __future__ import annotations
 
