@@ -57,4 +57,8 @@ def wilson_interval(successes: int, n: int, level: float = 0.95) -> RateCI:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return RateCI(successes, n, p, float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+    # At 0 or n successes the bound is exactly 0 or 1 (rounding gave 1.7e-18 and 0.9999999999999999,
+    # which made error bars negative and a rate of 1 fall outside its own interval).
+    low = 0.0 if successes == 0 else float(max(0.0, centre - half))
+    high = 1.0 if successes == n else float(min(1.0, centre + half))
+    return RateCI(successes, n, p, low, high)
