@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from netcases import trained_g_network
 
 from overparam import hessian as hs
 from overparam import mlp
@@ -253,23 +254,9 @@ def test_bad_input_names_the_parameter():
         hs.hvp(net, x, y, torch.ones(2, net.n_params + 1, dtype=F64))
 
 
-def _trained_g_network():
-    """A 2-2-1 network (activation g) fitted by gradient descent to a noisy width-3 teacher: near a strict
-    minimum (measured: Newton converges in < 30 steps, smallest eigenvalue ~2e-3)."""
-    g = generator(0, "data")
-    x = torch.randn(50, 2, generator=g, dtype=F64)
-    teacher = mlp.init_mlp((2, 3, 1), 1, 9, activation="g", init="normal", std=1.0)
-    y = mlp.forward(teacher, x)[0] + 0.3 * torch.randn(50, 1, generator=g, dtype=F64)
-    net = mlp.init_mlp((2, 2, 1), 2, 0, activation="g")
-    theta = mlp.flatten(net)
-    for _ in range(500):
-        theta = theta - 0.3 * hs.gradient(mlp.unflatten(theta, net), x, y)
-    return mlp.unflatten(theta, net), x, y
-
-
 def test_finish_mlp_reaches_a_certified_critical_point():
     pytest.importorskip("overparam.finisher")
-    net, x, y = _trained_g_network()
+    net, x, y = trained_g_network()
     out = hs.finish_mlp(net, x, y, grad_tol=1e-10, max_iter=100)
     assert bool(out.result.converged.all())
     r = hs.loss_grad_hessian(out.net, x, y)

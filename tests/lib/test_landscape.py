@@ -2,6 +2,7 @@
 eigenpairs below the threshold; slices pass through the point and equal direct evaluation."""
 import pytest
 import torch
+from netcases import trained_g_network
 
 from overparam import hessian as hs
 from overparam import landscape as ls
@@ -57,15 +58,8 @@ def test_split_copies_the_neuron_and_shares_its_output():
 def _critical_point():
     """A 2-2-1 network (activation g) at a strict minimum of a noisy teacher problem: gradient descent,
     then the Newton finisher on the exact Hessian (gradient norm < 1e-11)."""
-    g = generator(0, "data")
-    x = torch.randn(50, 2, generator=g, dtype=F64)
-    teacher = mlp.init_mlp((2, 3, 1), 1, 9, activation="g", init="normal", std=1.0)
-    y = mlp.forward(teacher, x)[0] + 0.3 * torch.randn(50, 1, generator=g, dtype=F64)
-    net = mlp.init_mlp((2, 2, 1), 2, 0, activation="g")
-    theta = mlp.flatten(net)
-    for _ in range(500):
-        theta = theta - 0.3 * hs.gradient(mlp.unflatten(theta, net), x, y)
-    net = hs.finish_mlp(mlp.unflatten(theta, net), x, y, grad_tol=1e-11, max_iter=100).net
+    net, x, y = trained_g_network()
+    net = hs.finish_mlp(net, x, y, grad_tol=1e-11, max_iter=100).net
     assert float(hs.gradient(net, x, y).norm(dim=1).max()) < 1e-11
     return net, x, y
 

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from netcases import FnModule
 
 from overparam.mlp import (ACTIVATIONS, MLP, accuracy, activate, activation_grad, activation_grad2, flatten,
                            forward, init_mlp, loss, select, unflatten)
@@ -25,17 +26,10 @@ def _sequential(net, s, act):
         layers.append(lin)
         if l < len(net.weights) - 1:
             layers.append({"relu": torch.nn.ReLU(), "tanh": torch.nn.Tanh(), "softplus": torch.nn.Softplus(),
-                           "linear": torch.nn.Identity()}.get(act) or _Lambda(TORCH_ACT[act]))
+                           "linear": torch.nn.Identity()}.get(act) or FnModule(TORCH_ACT[act]))
     return torch.nn.Sequential(*layers)
 
 
-class _Lambda(torch.nn.Module):
-    def __init__(self, f):
-        super().__init__()
-        self.f = f
-
-    def forward(self, z):
-        return self.f(z)
 
 
 @pytest.mark.parametrize("sizes", SIZES, ids=str)

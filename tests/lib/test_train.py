@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from netcases import FnModule
 
 from overparam.mlp import MLP, flatten, init_mlp, loss as mlp_loss, select
 from overparam.rng import generator
@@ -13,19 +14,12 @@ from overparam.train import GD, SGD, Adam, train
 F64 = torch.float64
 
 
-class _Fn(torch.nn.Module):
-    def __init__(self, f):
-        super().__init__()
-        self.f = f
-
-    def forward(self, z):
-        return self.f(z)
 
 
 _MODULES = {
     "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "softplus": torch.nn.Softplus, "linear": torch.nn.Identity,
-    "erf": lambda: _Fn(torch.erf),
-    "g": lambda: _Fn(lambda z: torch.sigmoid(4 * z) + torch.nn.functional.softplus(z)),
+    "erf": lambda: FnModule(torch.erf),
+    "g": lambda: FnModule(lambda z: torch.sigmoid(4 * z) + torch.nn.functional.softplus(z)),
 }
 
 
