@@ -29,3 +29,25 @@ def trained_g_network():
     for _ in range(500):
         theta = theta - 0.3 * hs.gradient(mlp.unflatten(theta, net), x, y)
     return mlp.unflatten(theta, net), x, y
+
+
+TORCH_MODULES = {
+    "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "softplus": torch.nn.Softplus, "linear": torch.nn.Identity,
+    "erf": lambda: FnModule(torch.erf),
+    "g": lambda: FnModule(lambda z: torch.sigmoid(4 * z) + torch.nn.functional.softplus(z)),
+}
+
+
+def sequential(net, s):
+    """Seed ``s`` of a batched MLP as a plain ``nn.Sequential`` (the slow, obviously right reference)."""
+    layers = []
+    for l, (w, b) in enumerate(zip(net.weights, net.biases)):
+        lin = torch.nn.Linear(w.shape[2], w.shape[1], bias=b is not None, dtype=net.dtype)
+        with torch.no_grad():
+            lin.weight.copy_(w[s])
+            if b is not None:
+                lin.bias.copy_(b[s])
+        layers.append(lin)
+        if l < len(net.weights) - 1:
+            layers.append(TORCH_MODULES[net.activation]())
+    return torch.nn.Sequential(*layers)

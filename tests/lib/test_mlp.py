@@ -3,31 +3,16 @@ import math
 
 import pytest
 import torch
-from netcases import FnModule
+from netcases import sequential
 
 from overparam.mlp import (ACTIVATIONS, MLP, accuracy, activate, activation_grad, activation_grad2, flatten,
                            forward, init_mlp, loss, select, unflatten)
 
 F64 = torch.float64
-TORCH_ACT = {"relu": torch.relu, "tanh": torch.tanh, "softplus": torch.nn.functional.softplus, "erf": torch.erf,
-             "linear": lambda z: z, "g": lambda z: torch.sigmoid(4 * z) + torch.nn.functional.softplus(z)}
 
 SIZES = [(1, 1), (3, 5, 2), (4, 8, 1), (2, 7, 3, 5), (5, 1, 4, 6, 3)]
 
 
-def _sequential(net, s, act):
-    layers = []
-    for l, (w, b) in enumerate(zip(net.weights, net.biases)):
-        lin = torch.nn.Linear(w.shape[2], w.shape[1], bias=b is not None, dtype=net.dtype)
-        with torch.no_grad():
-            lin.weight.copy_(w[s])
-            if b is not None:
-                lin.bias.copy_(b[s])
-        layers.append(lin)
-        if l < len(net.weights) - 1:
-            layers.append({"relu": torch.nn.ReLU(), "tanh": torch.nn.Tanh(), "softplus": torch.nn.Softplus(),
-                           "linear": torch.nn.Identity()}.get(act) or FnModule(TORCH_ACT[act]))
-    return torch.nn.Sequential(*layers)
 
 
 
@@ -44,7 +29,7 @@ def test_forward_matches_sequential(sizes, act, bias):
     f, fs = forward(net, x), forward(net, xs)
     assert f.shape == (S, N, sizes[-1])
     for s in range(S):
-        seq = _sequential(net, s, act)
+        seq = sequential(net, s)
         assert torch.allclose(f[s], seq(x), rtol=0, atol=1e-13)
         assert torch.allclose(fs[s], seq(xs[s]), rtol=0, atol=1e-13)
         y = torch.randn(N, sizes[-1], generator=g, dtype=F64)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from netcases import FnModule
+from netcases import sequential
 
 from overparam.mlp import MLP, flatten, init_mlp, loss as mlp_loss, select
 from overparam.rng import generator
@@ -16,27 +16,6 @@ F64 = torch.float64
 
 
 
-_MODULES = {
-    "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "softplus": torch.nn.Softplus, "linear": torch.nn.Identity,
-    "erf": lambda: FnModule(torch.erf),
-    "g": lambda: FnModule(lambda z: torch.sigmoid(4 * z) + torch.nn.functional.softplus(z)),
-}
-
-
-def _sequential(net, s):
-    layers = []
-    for l, (w, b) in enumerate(zip(net.weights, net.biases)):
-        lin = torch.nn.Linear(w.shape[2], w.shape[1], bias=b is not None, dtype=F64)
-        with torch.no_grad():
-            lin.weight.copy_(w[s])
-            if b is not None:
-                lin.bias.copy_(b[s])
-        layers.append(lin)
-        if l < len(net.weights) - 1:
-            layers.append(_MODULES[net.activation]())
-    return torch.nn.Sequential(*layers)
-
-
 def _ref_loss(out, y, kind):
     if kind == "mse":
         return 0.5 * ((out - y) ** 2).sum(dim=1).mean()
@@ -45,7 +24,7 @@ def _ref_loss(out, y, kind):
 
 def reference(net, s, x, y, kind, opt, n_steps, masks=None, seed=0):
     """Seed ``s`` trained alone: weights after n_steps and the per-step loss (minibatch for SGD)."""
-    model = _sequential(net, s)
+    model = sequential(net, s)
     lins = [m for m in model if isinstance(m, torch.nn.Linear)]
     ms = None if masks is None else [m[s] for m in masks]
     if ms is not None:
