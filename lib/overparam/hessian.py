@@ -51,7 +51,7 @@ from torch import Tensor
 
 from . import mlp as _mlp
 from .rng import generator
-from .validate import check_choice, check_float, check_int, check_shape
+from .validate import check_choice, check_float, check_int, check_shape, check_square_batch
 
 __all__ = [
     "LOSSES", "LossGradHessian", "SymmetricOperator", "LanczosResult", "SpectralDensity",
@@ -379,14 +379,7 @@ def as_operator(A) -> SymmetricOperator:
     (an operator is returned unchanged)."""
     if isinstance(A, SymmetricOperator):
         return A
-    if not torch.is_tensor(A) or not A.is_floating_point():
-        raise ValueError("A must be a floating-point tensor (P, P) or (S, P, P), or a SymmetricOperator")
-    if A.dim() == 2:
-        A = A[None]
-    if A.dim() != 3 or A.shape[1] != A.shape[2] or A.shape[1] < 1:
-        raise ValueError(f"A must be square, shaped (P, P) or (S, P, P), got {tuple(A.shape)}")
-    if not bool(torch.isfinite(A).all()):
-        raise ValueError("A must be finite")
+    A = check_square_batch("A", A)
     scale = float(A.abs().max())
     if float((A - A.transpose(1, 2)).abs().max()) > 1e-8 * max(scale, 1e-300):
         raise ValueError("A must be symmetric (to 1e-8 relative)")

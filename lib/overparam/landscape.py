@@ -21,7 +21,7 @@ from torch import Tensor
 
 from . import hessian as _hs
 from . import mlp as _mlp
-from .validate import check_choice, check_float, check_int
+from .validate import check_choice, check_float, check_int, check_square_batch
 
 __all__ = [
     "CurvatureDirections", "Slice1D", "Slice2D", "split_neuron", "negative_curvature",
@@ -97,14 +97,7 @@ class CurvatureDirections:
 def negative_curvature(H: Tensor, threshold: float = 0.0) -> CurvatureDirections:
     """Eigen-decomposition (``torch.linalg.eigh``) of symmetric Hessians ``(S, P, P)`` (or ``(P, P)``)
     and the directions whose curvature is below ``threshold``."""
-    if not torch.is_tensor(H) or not H.is_floating_point():
-        raise ValueError("H must be a floating-point tensor shaped (P, P) or (S, P, P)")
-    if H.dim() == 2:
-        H = H[None]
-    if H.dim() != 3 or H.shape[1] != H.shape[2] or H.shape[1] < 1:
-        raise ValueError(f"H must be square, shaped (P, P) or (S, P, P), got {tuple(H.shape)}")
-    if not bool(torch.isfinite(H).all()):
-        raise ValueError("H must be finite")
+    H = check_square_batch("H", H)
     threshold = check_float("threshold", threshold)
     vals, vecs = torch.linalg.eigh(0.5 * (H + H.transpose(1, 2)))
     return CurvatureDirections(vals, vecs.transpose(1, 2).contiguous(), (vals < threshold).sum(1), threshold)

@@ -99,3 +99,16 @@ def resolve_device(device) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for, but CUDA is not available here; use device='cpu'")
     return dev
+
+
+def check_square_batch(name: str, A) -> torch.Tensor:
+    """A finite floating-point matrix ``(P, P)`` or batch ``(S, P, P)``, returned as ``(S, P, P)``."""
+    if not torch.is_tensor(A) or not A.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor shaped (P, P) or (S, P, P)")
+    if A.dim() == 2:
+        A = A[None]
+    if A.dim() != 3 or A.shape[1] != A.shape[2] or A.shape[1] < 1:
+        raise ValueError(f"{name} must be square, shaped (P, P) or (S, P, P), got {tuple(A.shape)}")
+    if not bool(torch.isfinite(A).all()):
+        raise ValueError(f"{name} must be finite")
+    return A
