@@ -38,13 +38,13 @@ import numpy as np
 import torch
 
 from .rng import generator
-from .validate import check_float, check_finite, check_int
+from .validate import check_float, check_finite, check_int, check_square_batch
 
 __all__ = [
     "teacher", "init_students", "loss", "gradient", "loss_and_gradient", "hessian", "objective",
     "kernel", "GDResult", "gradient_descent", "NewNeuronResult", "new_neuron_direction",
-    "neuron_slope", "split_neuron", "add_zero_neuron", "sample_inputs", "teacher_output",
-    "student_output", "sampled_loss",
+    "neuron_slope", "split_neuron", "neuron_curvature", "split_hessian", "add_zero_neuron",
+    "sample_inputs", "teacher_output", "student_output", "sampled_loss",
 ]
 
 _TWO_PI = 2.0 * math.pi
@@ -148,6 +148,61 @@ def kernel(u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- loss, gradient, Hessian
 def _loss_grad(W: torch.Tensor, need_grad: bool = True):
+    """Loss ``(S,)`` and gradient ``(S, n, d)``: the fast path that gradient descent runs.
+
+    Same mathematics as :func:`_loss_grad_reference`, arranged for fewer passes over the pair arrays:
+
+    - the student-teacher cosines are the unit rows themselves (the teacher is the identity), and
+      multiplying by the teacher's weights is the identity: no matrix product for that block;
+    - self pairs (θ = 0) are set directly instead of going through the near-parallel fix-up, which
+      then runs only when some other pair is within ``_NEAR_PARALLEL`` of (anti)parallel;
+    - the loss comes from the gradient by Euler's relation (``K`` is 1-homogeneous in each
+      argument, so ``wᵢ·∂L/∂wᵢ = Σⱼ σⱼ K(wᵢ, zⱼ)``): ``2L = Σᵢ wᵢ·gᵢ − E[f y] + E[y²]``, where
+      ``E[f y] = Σᵢ (wᵢ·(π − θᵢ) + ‖wᵢ‖ Σⱼ sin θᵢⱼ) / 2π`` over the teacher block only.
+    """
+    S, n, d = W.shape
+    U, a, nz = _norms_dirs(W)
+    thr = 2.0 * _NEAR_PARALLEL            # sin²θ below this: 1 − |cos θ| below about _NEAR_PARALLEL
+    # student-student block (S, n, n)
+    c_ss = torch.bmm(a, a.transpose(1, 2))
+    c_ss.diagonal(dim1=1, dim2=2).zero_()                  # self pairs: set below
+    s2_ss = torch.addcmul(torch.ones((), dtype=W.dtype, device=W.device), c_ss, c_ss, value=-1.0)
+    # student-teacher block (S, n, d): cos θᵢⱼ = aᵢⱼ
+    c_st = a.clamp(-1.0, 1.0)
+    s2_st = torch.addcmul(torch.ones((), dtype=W.dtype, device=W.device), c_st, c_st, value=-1.0)
+    blocks = []
+    for c, s2, other in ((c_ss, s2_ss, None), (c_st, s2_st, "teacher")):
+        if bool(s2.min() < thr):
+            idx = (s2 < thr).nonzero(as_tuple=True)
+            ai = a[idx[0], idx[1]]
+            if other is None:
+                bj = a[idx[0], idx[2]]
+            else:
+                bj = torch.zeros_like(ai)
+                bj[torch.arange(bj.shape[0], device=W.device), idx[2]] = 1.0
+            th_near = 2.0 * torch.atan2(torch.linalg.vector_norm(ai - bj, dim=-1),
+                                        torch.linalg.vector_norm(ai + bj, dim=-1))
+            c.index_put_(idx, torch.cos(th_near))
+            s2.index_put_(idx, torch.sin(th_near) ** 2)
+        s = s2.sqrt_()                     # s2 >= thr > 0 except at the pairs just set
+        blocks.append((s, torch.atan2(s, c)))
+    (s_ss, th_ss), (s_st, th_st) = blocks
+    th_ss.diagonal(dim1=1, dim2=2).zero_()
+    s_ss.diagonal(dim1=1, dim2=2).zero_()
+    pi_ss = torch.sub(math.pi, th_ss)
+    pi_st = torch.sub(math.pi, th_st)
+    # E[f y] = Σᵢⱼ K(wᵢ, eⱼ), from the teacher block alone
+    Efy = ((W * pi_st).sum((1, 2)) + (U * s_st.sum(-1)).sum(-1)) / _TWO_PI
+    B = torch.bmm(s_ss, U.unsqueeze(-1)).squeeze(-1) - s_st.sum(-1)          # (S, n)
+    grad = (torch.bmm(pi_ss, W) - pi_st + B.unsqueeze(-1) * a) / _TWO_PI
+    grad = grad * nz.unsqueeze(-1)  # relu'(0) = 0 at a zero neuron
+    L = 0.5 * ((W * grad).sum((1, 2)) - Efy + _teacher_constant(d))
+    return L, (grad if need_grad else None)
+
+
+def _loss_grad_reference(W: torch.Tensor, need_grad: bool = True):
+    """Loss and gradient over all (student, student-or-teacher) pairs at once: the slow, plain
+    reference that :func:`_loss_grad` is tested and benchmarked against."""
     S, n, d = W.shape
     U, a, nz, Zn, b, Z, sigma = _all_neurons(W)
     c, s, th = _angles(a, b)
@@ -406,6 +461,68 @@ def split_neuron(W: torch.Tensor, i: int, mu: float) -> torch.Tensor:
     out = torch.cat([W, (1.0 - mu) * W[:, i:i + 1]], dim=1)
     out[:, i] = mu * W[:, i]
     return out
+
+
+def _check_H(H, S: int, P: int) -> torch.Tensor:
+    H = check_square_batch("H", H)
+    if tuple(H.shape) != (S, P, P):
+        raise ValueError(f"H must be the Hessian at W, shaped (S, n·d, n·d) = ({S}, {P}, {P}), got {tuple(H.shape)}")
+    return H
+
+
+def neuron_curvature(W: torch.Tensor, H: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-neuron curvature ``Dᵢ = Σⱼ σⱼ D(wᵢ, zⱼ)``, shape ``(S, n, d, d)``.
+
+    It is neuron ``i``'s diagonal Hessian block minus ``C(wᵢ, wᵢ) = I/2`` (zero for a zero neuron):
+    the part of the curvature that scales as ``1/‖wᵢ‖``. ``H``, the Hessian at ``W``, is computed
+    when not given.
+
+    At a split point (:func:`split_neuron` with ratio μ) the direction that moves the two pieces
+    apart, ``(y, −y)``, has curvature ``yᵀDᵢy / (2μ(1 − μ))`` per unit length; at μ = ½ every
+    eigenpair ``(λ, y)`` of ``Dᵢ`` gives an exact eigenpair ``(2λ, (y, −y)/√2)`` of the split
+    point's Hessian (see :func:`split_hessian`).
+    """
+    W = _check_W(W)
+    S, n, d = W.shape
+    if H is None:
+        H = hessian(W)
+    H = _check_H(H, S, n * d)
+    blocks = H.reshape(S, n, d, n, d).diagonal(dim1=1, dim2=3).permute(0, 3, 1, 2)   # (S, n, d, d)
+    nz = (torch.linalg.vector_norm(W, dim=-1) > torch.finfo(W.dtype).tiny).to(W.dtype)
+    eye = torch.eye(d, dtype=W.dtype, device=W.device)
+    return (blocks - 0.5 * eye) * nz[..., None, None]
+
+
+def split_hessian(W: torch.Tensor, i: int, mu: float, H: torch.Tensor | None = None) -> torch.Tensor:
+    """The exact Hessian at ``split_neuron(W, i, mu)``, assembled from the Hessian ``H`` at ``W``.
+
+    ``C`` is 0-homogeneous in both neurons and ``D(u, ·)`` scales as ``1/‖u‖``, so the pieces
+    ``a = μwᵢ`` (row ``i``) and ``b = (1 − μ)wᵢ`` (new last row) see neuron ``i``'s off-diagonal
+    blocks unchanged, ``H_ab = C(wᵢ, wᵢ) = I/2``, ``H_aa = I/2 + Dᵢ/μ`` and ``H_bb = I/2 + Dᵢ/(1 − μ)``
+    (:func:`neuron_curvature`); every other block is as in ``H``. This holds at any ``W``, critical or
+    not, and costs a copy instead of a new Hessian: equal to ``hessian(split_neuron(W, i, mu))`` up
+    to rounding (tested). ``0 < mu < 1``.
+    """
+    W = _check_W(W)
+    S, n, d = W.shape
+    i = check_int("i", i, min=0, max=n - 1)
+    mu = check_float("mu", mu, min=0.0, max=1.0, min_inclusive=False, max_inclusive=False)
+    if H is None:
+        H = hessian(W)
+    H = _check_H(H, S, n * d)
+    D = neuron_curvature(W, H)[:, i]
+    nz = (torch.linalg.vector_norm(W[:, i], dim=-1) > torch.finfo(W.dtype).tiny).to(W.dtype)[:, None, None]
+    half = 0.5 * torch.eye(d, dtype=W.dtype, device=W.device) * nz
+    B = H.reshape(S, n, d, n, d)
+    out = W.new_zeros(S, n + 1, d, n + 1, d)
+    out[:, :n, :, :n] = B
+    out[:, n, :, :n] = B[:, i]
+    out[:, :n, :, n] = B[:, :, :, i]
+    out[:, i, :, i] = half + D / mu
+    out[:, n, :, n] = half + D / (1.0 - mu)
+    out[:, i, :, n] = half
+    out[:, n, :, i] = half
+    return out.reshape(S, (n + 1) * d, (n + 1) * d)
 
 
 def add_zero_neuron(W: torch.Tensor, u: torch.Tensor | None = None, t: float = 0.0) -> torch.Tensor:

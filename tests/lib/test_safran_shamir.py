@@ -269,6 +269,105 @@ def test_add_zero_neuron_keeps_loss():
     torch.testing.assert_close(ss.loss(ss.add_zero_neuron(W)), ss.loss(W), rtol=0, atol=1e-14)
 
 
+def _hard_points(n, d, seed):
+    """Random students, plus the points where the fast path takes other branches: colinear and opposite
+    students, a zero neuron, students on (and a hair off) teacher directions, and a split point."""
+    W = random_W(4, n, d, seed)
+    pts = [W]
+    if n >= 2:
+        P = W.clone()
+        P[0, 1] = 0.3 * P[0, 0]                          # colinear students
+        P[1, 1] = -0.7 * P[1, 0] + 1e-9                  # nearly opposite
+        P[2, 0] = 0.0                                    # a zero neuron
+        P[3, 1] = 1.3 * P[3, 0] * (1 + 1e-7)             # colinear to within round-off
+        pts.append(P)
+        pts.append(ss.split_neuron(W, 1, 0.3))
+    T = W.clone()
+    m = min(n, d)
+    T[:, :m] = torch.eye(d, dtype=DT)[:m]                # on teacher directions ...
+    T[1, :m] += 1e-8 * torch.randn(m, d, generator=torch.Generator().manual_seed(seed), dtype=DT)  # ... and just off
+    T[2, 0] = -T[2, 0]                                   # opposite a teacher
+    pts.append(T)
+    return pts
+
+
+@pytest.mark.parametrize("n,d", SIZES + [(8, 8), (9, 8), (12, 6)])
+def test_fast_loss_and_gradient_equal_the_reference(n, d):
+    # The fast path GD runs (teacher block without a product, self pairs set directly, loss by Euler's
+    # relation) against the plain all-pairs reference, at generic and at every special point.
+    for W in _hard_points(n, d, seed=100 * n + d):
+        L, g = ss._loss_grad(W)
+        L_ref, g_ref = ss._loss_grad_reference(W)
+        scale = 1.0 + L_ref.abs().max()
+        torch.testing.assert_close(L, L_ref, rtol=0, atol=1e-13 * scale)
+        torch.testing.assert_close(g, g_ref, rtol=0, atol=1e-13 * scale)
+
+
+@pytest.mark.parametrize("n,d", SIZES + [(6, 5)])
+def test_split_hessian_equals_the_hessian_at_the_split_point(n, d):
+    W = random_W(3, n, d, seed=7 * n + d)
+    W[1, 0] = 0.0                                     # a zero neuron, split or not
+    H = ss.hessian(W)
+    for i in range(n):
+        for mu in (0.05, 0.3, 0.5, 0.9):
+            torch.testing.assert_close(ss.split_hessian(W, i, mu, H), ss.hessian(ss.split_neuron(W, i, mu)),
+                                       rtol=0, atol=1e-12)
+    torch.testing.assert_close(ss.split_hessian(W, 0, 0.4), ss.split_hessian(W, 0, 0.4, H), rtol=0, atol=0)
+
+
+def test_neuron_curvature_gives_the_split_points_separating_eigenpairs():
+    # At mu = 1/2, every eigenpair (lam, y) of D_i is an eigenpair (2 lam, (y, -y)/sqrt 2) of the split
+    # point's Hessian, at any W; at other mu the Rayleigh quotient along (y, -y) is lam / (2 mu (1 - mu)).
+    n, d = 4, 5
+    W = random_W(2, n, d, seed=12)
+    D = ss.neuron_curvature(W)
+    assert D.shape == (2, n, d, d)
+    torch.testing.assert_close(D, D.transpose(-1, -2), rtol=0, atol=1e-14)
+    lam, Y = torch.linalg.eigh(D)
+    for i in range(n):
+        for mu in (0.5, 0.2):
+            Hs = ss.split_hessian(W, i, mu)
+            z = torch.zeros(2, n + 1, d, d, dtype=DT)      # one candidate vector per eigenvector of D_i
+            z[:, i] = Y[:, i].transpose(1, 2)
+            z[:, n] = -Y[:, i].transpose(1, 2)
+            z = z.permute(0, 2, 1, 3).reshape(2, d, -1) / math.sqrt(2)
+            Hz = torch.einsum("spq,svq->svp", Hs, z)
+            rayleigh = (Hz * z).sum(-1)
+            torch.testing.assert_close(rayleigh, lam[:, i] / (2 * mu * (1 - mu)), rtol=0, atol=1e-12)
+            if mu == 0.5:
+                torch.testing.assert_close(Hz, 2 * lam[:, i].unsqueeze(-1) * z, rtol=0, atol=1e-12)
+    # a zero neuron has no curvature term
+    W[0, 2] = 0.0
+    assert (ss.neuron_curvature(W)[0, 2] == 0).all()
+
+
+@pytest.mark.parametrize("mu", [0.5, 0.2, 0.85])
+def test_split_hessian_is_congruent_to_narrow_hessian_plus_scaled_curvature(mu):
+    # With wide = T (narrow, y): rows j != i unchanged, a = mu w_i + y, b = (1 - mu) w_i - y,
+    #   T' H_wide T = blockdiag(H_narrow, D_i / (mu (1 - mu)))   at any W;
+    # so (Sylvester) the split point has as many negative eigenvalues as the narrow point and D_i together:
+    # a strict minimum splits into a saddle exactly when D_i has a negative eigenvalue.
+    n, d, i = 4, 3, 1
+    W = random_W(2, n, d, seed=31)
+    H = ss.hessian(W)
+    P = n * d
+    T = torch.zeros((n + 1) * d, P + d, dtype=DT)
+    for j in range(n):
+        for q in range(d):
+            T[j * d + q, j * d + q] = mu if j == i else 1.0
+    for q in range(d):
+        T[n * d + q, i * d + q] = 1.0 - mu
+        T[i * d + q, P + q] = 1.0
+        T[n * d + q, P + q] = -1.0
+    M = T.T @ ss.split_hessian(W, i, mu, H) @ T
+    D = ss.neuron_curvature(W, H)[:, i]
+    torch.testing.assert_close(M[:, :P, :P], H, rtol=0, atol=1e-12)
+    torch.testing.assert_close(M[:, P:, P:], D / (mu * (1 - mu)), rtol=0, atol=1e-12)
+    assert M[:, :P, P:].abs().max() < 1e-12
+    neg = lambda A: (torch.linalg.eigvalsh(A) < -1e-10).sum(-1)
+    assert torch.equal(neg(ss.split_hessian(W, i, mu, H)), neg(H) + neg(D))
+
+
 @pytest.mark.parametrize("call,name", [
     (lambda: ss.loss(torch.zeros(2, 3)), "W"),
     (lambda: ss.loss(torch.zeros(1, 2, 3, dtype=torch.float32)), "W"),
@@ -285,6 +384,11 @@ def test_add_zero_neuron_keeps_loss():
     (lambda: ss.new_neuron_direction(torch.ones(1, 2, 2, dtype=DT), n_starts=0), "n_starts"),
     (lambda: ss.sampled_loss(torch.ones(1, 2, 2, dtype=DT), torch.ones(5, 3, dtype=DT)), "x"),
     (lambda: ss.objective(0, 3), "n"),
+    (lambda: ss.split_hessian(torch.ones(1, 2, 2, dtype=DT), 0, 1.0), "mu"),
+    (lambda: ss.split_hessian(torch.ones(1, 2, 2, dtype=DT), 0, 0.0), "mu"),
+    (lambda: ss.split_hessian(torch.ones(1, 2, 2, dtype=DT), 2, 0.5), "i"),
+    (lambda: ss.split_hessian(torch.ones(1, 2, 2, dtype=DT), 0, 0.5, torch.eye(3, dtype=DT)), "H"),
+    (lambda: ss.neuron_curvature(torch.ones(1, 2, 2, dtype=DT), torch.eye(4, dtype=DT)[None, :3]), "H"),
 ])
 def test_bad_input_names_the_parameter(call, name):
     with pytest.raises(ValueError, match=rf"^{name}\b"):

@@ -1,0 +1,67 @@
+"""The Safran–Shamir family's two fast paths, each against its plain reference, in this process.
+
+1. One gradient-descent step's loss and gradient (``safran_shamir._loss_grad``) against the all-pairs
+   reference (``_loss_grad_reference``): k = n = 20, 300 students (the escape-dimensions chapter's largest
+   rate runs), one torch thread as gradient descent uses. Also their largest difference.
+2. The Hessian at a split point assembled from the narrow Hessian (``split_hessian``) against computing it
+   anew (``hessian(split_neuron(...))``): 100 certified-minimum-sized students, k = 20, every neuron at
+   one mu, the narrow Hessian computed once (its time included).
+"""
+import os
+import time
+
+import torch
+
+from overparam import safran_shamir as ss
+
+
+def _best(fn, repeats):
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def main():
+    torch.set_num_threads(1)
+    W = ss.init_students(20, 20, 300, seed=0)
+    steps = 50
+
+    def run(f):
+        for _ in range(steps):
+            out = f(W)
+        return out
+
+    run(ss._loss_grad), run(ss._loss_grad_reference)                      # warm-up
+    t_fast, (L, g) = _best(lambda: run(ss._loss_grad), 5)
+    t_ref, (L_ref, g_ref) = _best(lambda: run(ss._loss_grad_reference), 5)
+    diff = max(float((L - L_ref).abs().max()), float((g - g_ref).abs().max()))
+    print(f"ss_load_avg_1min: {os.getloadavg()[0]:.2f}")
+    print(f"ss_step_fast_ms: {1e3 * t_fast / steps:.3f}")
+    print(f"ss_step_reference_ms: {1e3 * t_ref / steps:.3f}")
+    print(f"ss_step_fast_vs_reference_speedup: {t_ref / t_fast:.2f}")
+    print(f"ss_step_max_abs_difference: {diff:.2e}")
+
+    Wm = ss.init_students(20, 20, 100, seed=1)
+    mu = 0.3
+
+    def assembled():
+        H = ss.hessian(Wm)
+        return [ss.split_hessian(Wm, i, mu, H) for i in range(Wm.shape[1])]
+
+    def anew():
+        return [ss.hessian(ss.split_neuron(Wm, i, mu)) for i in range(Wm.shape[1])]
+
+    t_fast, Hf = _best(assembled, 2)
+    t_ref, Hr = _best(anew, 1)
+    diff = max(float((a - b).abs().max()) for a, b in zip(Hf, Hr))
+    print(f"split_hessian_assembled_s: {t_fast:.2f}")
+    print(f"split_hessian_anew_s: {t_ref:.2f}")
+    print(f"split_hessian_assembled_vs_anew_speedup: {t_ref / t_fast:.2f}")
+    print(f"split_hessian_max_abs_difference: {diff:.2e}")
+
+
+if __name__ == "__main__":
+    main()
