@@ -368,6 +368,23 @@ def test_split_hessian_is_congruent_to_narrow_hessian_plus_scaled_curvature(mu):
     assert torch.equal(neg(ss.split_hessian(W, i, mu, H)), neg(H) + neg(D))
 
 
+def test_equal_pieces_of_a_split_stay_equal_under_gradient_descent():
+    # What the escape experiment relies on: at mu = 1/2 the two pieces are equal and get equal gradients, so
+    # gradient descent does not separate them (up to rounding, which negative curvature would amplify only
+    # slowly), however far the rest moves; a pair moved apart does separate.
+    W = ss.init_students(5, 5, 3, seed=2)
+    Ws = ss.split_neuron(W, 1, 0.5)
+    res = ss.gradient_descent(Ws, lr=5 / 6, max_steps=500, grad_tol=0.0, loss_tol=0.0)
+    assert (res.W - Ws).abs().max() > 0.1                     # the network moved ...
+    torch.testing.assert_close(res.W[:, 1], res.W[:, 5], rtol=0, atol=1e-10)   # ... the pair did not separate
+    lam, Y = torch.linalg.eigh(ss.neuron_curvature(W))
+    apart = Ws.clone()
+    apart[:, 1] += 1e-3 * Y[:, 1, :, 0]
+    apart[:, 5] -= 1e-3 * Y[:, 1, :, 0]
+    res = ss.gradient_descent(apart, lr=5 / 6, max_steps=500, grad_tol=0.0, loss_tol=0.0)
+    assert (res.W[:, 1] - res.W[:, 5]).abs().max() > 1e-3
+
+
 @pytest.mark.parametrize("call,name", [
     (lambda: ss.loss(torch.zeros(2, 3)), "W"),
     (lambda: ss.loss(torch.zeros(1, 2, 3, dtype=torch.float32)), "W"),
