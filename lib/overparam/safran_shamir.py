@@ -488,7 +488,7 @@ def neuron_curvature(W: torch.Tensor, H: torch.Tensor | None = None) -> torch.Te
         H = hessian(W)
     H = _check_H(H, S, n * d)
     blocks = H.reshape(S, n, d, n, d).diagonal(dim1=1, dim2=3).permute(0, 3, 1, 2)   # (S, n, d, d)
-    nz = (torch.linalg.vector_norm(W, dim=-1) > torch.finfo(W.dtype).tiny).to(W.dtype)
+    nz = _norms_dirs(W)[2].to(W.dtype)
     eye = torch.eye(d, dtype=W.dtype, device=W.device)
     return (blocks - 0.5 * eye) * nz[..., None, None]
 
@@ -511,7 +511,7 @@ def split_hessian(W: torch.Tensor, i: int, mu: float, H: torch.Tensor | None = N
         H = hessian(W)
     H = _check_H(H, S, n * d)
     D = neuron_curvature(W, H)[:, i]
-    nz = (torch.linalg.vector_norm(W[:, i], dim=-1) > torch.finfo(W.dtype).tiny).to(W.dtype)[:, None, None]
+    nz = _norms_dirs(W)[2][:, i].to(W.dtype)[:, None, None]
     half = 0.5 * torch.eye(d, dtype=W.dtype, device=W.device) * nz
     B = H.reshape(S, n, d, n, d)
     out = W.new_zeros(S, n + 1, d, n + 1, d)
