@@ -10,7 +10,9 @@ Serves the folder on 127.0.0.1 (a random free port), opens every page with Playw
   - an image that did not load (complete and naturalWidth > 0), or a figure without an image;
   - math on the page that MathJax did not typeset (or typeset with an error);
   - saved ipywidgets state that did not render;
-  - on a page made from a notebook, missing Binder/Colab launch links, or links to the wrong notebook.
+  - on a page made from a notebook, missing Binder/Colab launch links, or links to the wrong notebook;
+  - visible text (code inputs aside) holding a Python repr (`<IPython.`, ` object at 0x`), a MyST role
+    left unrendered (`{glue`, `{doc`), or a glued value that reads `nan`, `NaN` or `None`.
 Screenshots of every page land in DIR (default: <html>/../screenshots).
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import functools
 import http.server
 import os
+import re
 import sys
 import threading
 import time
@@ -64,6 +67,31 @@ JS_WIDGETS = """() => ({views: document.querySelectorAll('script[type="applicati
    images: Array.from(document.querySelectorAll('.jupyter-widgets img, .widget-image')).map(i => i.complete && i.naturalWidth > 0)})"""
 JS_LAUNCH = """() => Array.from(document.querySelectorAll('a[href]')).map(a => a.href)
    .filter(h => h.includes('mybinder.org') || h.includes('colab.research.google.com'))"""
+JS_TEXT = """() => {
+  const root = document.querySelector('main') || document.body;
+  const clone = root.cloneNode(true);
+  clone.querySelectorAll('.cell_input, script, style, .headerlink').forEach(e => e.remove());
+  const glued = Array.from(root.querySelectorAll('[class*="pasted"]'))
+    .filter(e => !e.querySelector('img, figure, table'))
+    .map(e => e.textContent.trim());
+  return {text: clone.textContent, glued: glued};
+}"""
+BAD_TEXT = (("<IPython.", "a Python repr"), (" object at 0x", "a Python repr"),
+            ("{glue", "an unrendered glue role"), ("{doc", "an unrendered doc role"))
+BAD_GLUED = re.compile(r"^(nan|NaN|None)$|\b(nan|NaN)\b")
+
+
+def text_problems(text: str, glued: list[str]) -> list[str]:
+    """What a reader should never see in a page's visible text or in its glued values."""
+    problems = []
+    for needle, what in BAD_TEXT:
+        i = text.find(needle)
+        if i >= 0:
+            problems.append(f"visible text has {what}: ...{' '.join(text[max(0, i - 40):i + 50].split())}...")
+    for value in glued:
+        if BAD_GLUED.search(value):
+            problems.append(f"a glued value reads {value[:60]!r}")
+    return problems
 
 
 def check_page(page, base: str, rel: Path, html: Path, shots: Path) -> list[str]:
@@ -105,6 +133,9 @@ def check_page(page, base: str, rel: Path, html: Path, shots: Path) -> list[str]
             problems.append(f"{widgets['views']} saved widget views but none rendered")
         if not all(widgets["images"]):
             problems.append("a widget image did not load")
+
+    shown = page.evaluate(JS_TEXT)
+    problems += text_problems(shown["text"], shown["glued"])
 
     source_nb = html / "_sources" / rel.with_suffix(".ipynb")
     if source_nb.exists():

@@ -93,6 +93,29 @@ def test_browser_check_catches_offsite_requests_broken_images_and_errors(tmp_pat
     assert "image did not load" in proc.stderr and "console error: boom" in proc.stderr
 
 
+def test_browser_check_catches_reprs_nan_and_unrendered_roles(tmp_path):
+    html = tmp_path / "html"
+    html.mkdir()
+    (html / "index.html").write_text(
+        '<html><body><main><p>None of the runs failed; the rate was '
+        '<span class="pasted-text">0.25</span>.</p></main></body></html>')
+    (html / "repr.html").write_text(
+        '<html><body><main><p>censored (&lt;IPython.core.display.Markdown object&gt;)</p></main></body></html>')
+    (html / "nan.html").write_text(
+        '<html><body><main><p>mean <span class="pasted-text">nan</span> and '
+        '<span class="pasted-inline">None</span></p></main></body></html>')
+    (html / "role.html").write_text(
+        '<html><body><main><p>see {doc}`lottery_tickets` and {glue:text}`x`</p></main></body></html>')
+    proc = run_script("check_html.py", html, "--screenshots", tmp_path / "shots")
+    assert proc.returncode != 0
+    assert "ok   index.html" in proc.stdout, "'None' in prose and a number in a glue span are fine"
+    for page in ("repr.html", "nan.html", "role.html"):
+        assert f"FAIL {page}" in proc.stdout, proc.stdout
+    assert "visible text has a Python repr" in proc.stderr
+    assert "a glued value reads 'nan'" in proc.stderr and "a glued value reads 'None'" in proc.stderr
+    assert "an unrendered doc role" in proc.stderr and "an unrendered glue role" in proc.stderr
+
+
 def test_paper_profile_injects_its_values(tmp_path):
     root = make_book(tmp_path / "book", ["passing"], paper={"passing": {"n_points": 20, "slopes": [3.0]}})
     proc = build(root, profile="paper")

@@ -254,11 +254,11 @@ def test_bad_data_and_optimizer_configs():
     net, x, y = _problem(3, (4,), 1, 10, 2, "mse", "relu")
     xbad = x.clone()
     xbad[2, 1] = float("inf")
-    with pytest.raises(ValueError, match="x"):
+    with pytest.raises(ValueError, match=r"^x\b"):
         train(net, xbad, y, optimizer=GD(0.1), n_steps=1)
-    with pytest.raises(ValueError, match="x"):
+    with pytest.raises(ValueError, match=r"^x\b"):
         train(net, x[:, :2], y, optimizer=GD(0.1), n_steps=1)
-    with pytest.raises(ValueError, match="y"):
+    with pytest.raises(ValueError, match=r"^y\b"):
         train(net, x, y[:7], optimizer=GD(0.1), n_steps=1)
     with pytest.raises(ValueError, match=r"masks\[1\]"):
         train(net, x, y, optimizer=GD(0.1), n_steps=1, masks=(torch.ones(2, 4, 3), torch.ones(2, 2, 4)))
