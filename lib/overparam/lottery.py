@@ -40,7 +40,7 @@ from .stats import MeanCI, t_interval
 from .train import GD, SGD, Adam, train
 from .validate import check_choice, check_dtype, check_fraction, check_int
 
-__all__ = ["CONDITIONS", "LotteryResult", "run_lottery", "summarize", "paired_difference", "early_stop"]
+__all__ = ["CONDITIONS", "LotteryResult", "run_lottery", "summarize", "seed_differences", "paired_difference", "early_stop"]
 
 CONDITIONS = ("ticket", "reinit", "random_mask", "rewind")
 
@@ -246,11 +246,11 @@ def summarize(result: LotteryResult, level: float = 0.95) -> dict:
     return out
 
 
-def paired_difference(result: LotteryResult, a: str = "ticket", b: str = "reinit", n_lowest: int = 3,
-                      level: float = 0.95) -> MeanCI:
-    """Mean over seeds of (accuracy of ``a`` − accuracy of ``b``), each seed's difference averaged over
-    the ``n_lowest`` lowest-density rounds, with a Student-t interval over seeds (the pairing: seed ``s``
-    of both conditions shares its mask or its initialisation)."""
+def seed_differences(result: LotteryResult, a: str = "ticket", b: str = "reinit",
+                     n_lowest: int = 3) -> pd.Series:
+    """Per seed, accuracy of ``a`` − accuracy of ``b`` averaged over the ``n_lowest`` lowest-density
+    rounds; indexed by the seeds both conditions ran (the pairing: seed ``s`` of both conditions
+    shares its mask or its initialisation)."""
     runs = result.runs
     rounds = sorted(runs[runs.condition == a]["round"].unique())
     n_lowest = check_int("n_lowest", n_lowest, min=1, max=len(rounds))
@@ -258,7 +258,13 @@ def paired_difference(result: LotteryResult, a: str = "ticket", b: str = "reinit
     A = runs[(runs.condition == a) & runs["round"].isin(pick)].pivot(index="seed", columns="round", values="test_acc")
     B = runs[(runs.condition == b) & runs["round"].isin(pick)].pivot(index="seed", columns="round", values="test_acc")
     common = A.index.intersection(B.index)
-    if len(common) < 2:
+    return (A.loc[common] - B.loc[common]).mean(axis=1)
+
+
+def paired_difference(result: LotteryResult, a: str = "ticket", b: str = "reinit", n_lowest: int = 3,
+                      level: float = 0.95) -> MeanCI:
+    """Mean over seeds of :func:`seed_differences` with a Student-t interval over seeds."""
+    diff = seed_differences(result, a, b, n_lowest)
+    if len(diff) < 2:
         raise ValueError(f"conditions {a!r} and {b!r} share fewer than two seeds; no interval")
-    diff = (A.loc[common] - B.loc[common]).mean(axis=1).to_numpy()
-    return t_interval(diff, level)
+    return t_interval(diff.to_numpy(), level)

@@ -131,6 +131,8 @@ def test_summarize_and_paired_difference(result):
     per_seed = [np.mean([acc["ticket"][(k, r)] - acc["reinit"][(k, r)] for r in (2, 3)]) for k in range(3)]
     want = t_interval(per_seed)
     assert (d.mean, d.low, d.high, d.n) == pytest.approx((want.mean, want.low, want.high, want.n))
+    per = lottery.seed_differences(result, "ticket", "reinit", n_lowest=2)
+    assert list(per.index) == [0, 1, 2] and per.to_numpy() == pytest.approx(per_seed, abs=1e-15)
     assert lottery.paired_difference(result, "ticket", "rewind").n == 2
 
 
