@@ -17,7 +17,7 @@ export MALLOC_TOP_PAD_ ?= 268435456
 # quick: the notebooks' own defaults (~1 min per chapter); paper: book/_params/paper.yml
 PROFILE ?= quick
 
-.PHONY: env node unit bench test book book-quick nbval pipeline browser clean
+.PHONY: env node unit lint bench test book book-quick nbval pipeline browser clean
 
 env: $(VENV)/.installed
 
@@ -39,6 +39,12 @@ node_modules/.installed: package.json package-lock.json
 # shares the cores (two threads took 176 s beside a running chapter).
 unit: env
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q tests/lib
+
+# The chapters' code cells: formatted by ruff, no line over 88 characters (ruff.toml). To fix:
+# .venv/bin/ruff format book && .venv/bin/ruff check book
+lint: env
+	$(VENV)/bin/ruff format --check book
+	$(VENV)/bin/ruff check book
 
 bench: env
 	$(PY) bench/run.py
@@ -73,6 +79,7 @@ browser: env
 # One step after another (also under make -j): nbval and the browser check use the book that book-quick
 # leaves in _build/html. Measured here: see README (Benchmarks / timings).
 test: env node
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory book-quick
 	$(MAKE) --no-print-directory nbval

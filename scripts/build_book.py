@@ -110,6 +110,40 @@ def execute(name: str, nb: Path, parameters: dict, failed_dir: Path, timeout: in
     return time.perf_counter() - t0
 
 
+CLAIM_ORDER = ("context", "1", "2", "3", "4")
+VERDICTS = ("supported", "not supported", "not separable at this scale")
+
+
+def findings_markdown(results: dict[str, Path], profile: str) -> str:
+    """The front page's "Results at a glance": one row per finding in the chapters' summary.json
+    (``summary["findings"]``, made with ``overparam.book.finding``), then one paragraph per claim."""
+    rows = []
+    for name, res in results.items():
+        summary = json.loads((res / "summary.json").read_text())
+        for i, f in enumerate(summary.get("findings", [])):
+            keys = {"claim", "experiment", "result", "verdict"}
+            if not isinstance(f, dict) or set(f) != keys or f["verdict"] not in VERDICTS:
+                raise BuildError(f"chapter {name!r}: summary.json findings[{i}] must have exactly the keys "
+                                 f"{sorted(keys)} and a verdict in {VERDICTS}; got {f!r}")
+            rows.append((name, f))
+    rows.sort(key=lambda r: (CLAIM_ORDER.index(r[1]["claim"]) if r[1]["claim"] in CLAIM_ORDER
+                             else len(CLAIM_ORDER), r[0]))
+    if not rows:
+        return "No chapter has reported a finding yet.\n"
+    out = [f"Computed when this page was built, from each chapter's `summary.json` ({profile} profile).",
+           "", "```{list-table}", ":header-rows: 1", ":class: findings-table", "",
+           "* - claim", "  - experiment", "  - result", "  - verdict", "  - chapter"]
+    for name, f in rows:
+        out += [f"* - {f['claim']}", f"  - {f['experiment']}", f"  - {f['result']}",
+                f"  - **{f['verdict']}**", f"  - {{doc}}`{name}`"]
+    out += ["```", "", "### What we found", ""]
+    for name, f in rows:
+        label = "Context" if f["claim"] == "context" else f"Claim {f['claim']}"
+        out += [f"**{label}: {f['verdict']}.** {f['experiment'][0].upper() + f['experiment'][1:]}: "
+                f"{f['result']} (see {{doc}}`{name}`).", ""]
+    return "\n".join(out)
+
+
 def jupyter_book(src: Path, out: Path, log: Path) -> None:
     exe = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(src), "--path-output", str(out),
@@ -172,6 +206,10 @@ def main(argv=None) -> int:
                 raise BuildError(f"chapter {name!r} wrote no {res.relative_to(src)}/summary.json: "
                                  f"call overparam.book.save_results(results_dir, summary, tables)")
             results[name] = res
+
+        generated = src / "book" / "_generated"
+        generated.mkdir(exist_ok=True)
+        (generated / "findings.md").write_text(findings_markdown(results, args.profile))
 
         print("  rendering HTML with jupyter-book (-W -n --keep-going) ...", end=" ", flush=True)
         t0 = time.perf_counter()

@@ -12,7 +12,9 @@ Serves the folder on 127.0.0.1 (a random free port), opens every page with Playw
   - saved ipywidgets state that did not render;
   - on a page made from a notebook, missing Binder/Colab launch links, or links to the wrong notebook;
   - visible text (code inputs aside) holding a Python repr (`<IPython.`, ` object at 0x`), a MyST role
-    left unrendered (`{glue`, `{doc`), or a glued value that reads `nan`, `NaN` or `None`.
+    left unrendered (`{glue`, `{doc`), or a glued value that reads `nan`, `NaN` or `None`;
+  - more than MAX_VISIBLE_CODE code inputs visible without a click, or (with every collapsed cell
+    opened) a code block whose lines are wider than its box.
 Screenshots of every page land in DIR (default: <html>/../screenshots).
 """
 from __future__ import annotations
@@ -76,6 +78,15 @@ JS_TEXT = """() => {
     .map(e => e.textContent.trim());
   return {text: clone.textContent, glued: glued};
 }"""
+JS_CODE_VISIBLE = """() => Array.from(document.querySelectorAll('.cell_input'))
+  .filter(e => e.checkVisibility()).length"""
+JS_CODE_WIDE = """() => {
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  return Array.from(document.querySelectorAll('.cell_input pre, div.highlight pre'))
+    .filter(p => p.scrollWidth > p.clientWidth + 1)
+    .map(p => p.textContent.split('\\n').reduce((a, b) => (b.length > a.length ? b : a), ''));
+}"""
+MAX_VISIBLE_CODE = 5
 BAD_TEXT = (("<IPython.", "a Python repr"), (" object at 0x", "a Python repr"),
             ("{glue", "an unrendered glue role"), ("{doc", "an unrendered doc role"))
 BAD_GLUED = re.compile(r"^(nan|NaN|None)$|\b(nan|NaN)\b")
@@ -137,6 +148,11 @@ def check_page(page, base: str, rel: Path, html: Path, shots: Path) -> list[str]
     shown = page.evaluate(JS_TEXT)
     problems += text_problems(shown["text"], shown["glued"])
 
+    visible = page.evaluate(JS_CODE_VISIBLE)
+    if visible > MAX_VISIBLE_CODE:
+        problems.append(f"{visible} code inputs visible without a click (at most {MAX_VISIBLE_CODE}): "
+                        f"tag the others hide-input or remove-input")
+
     source_nb = html / "_sources" / rel.with_suffix(".ipynb")
     if source_nb.exists():
         expected = rel.with_suffix(".ipynb").as_posix()
@@ -150,6 +166,8 @@ def check_page(page, base: str, rel: Path, html: Path, shots: Path) -> list[str]
 
     shot = shots / (rel.as_posix().replace("/", "__") + ".png")
     page.screenshot(path=str(shot), full_page=True)
+    for line in page.evaluate(JS_CODE_WIDE):   # opens collapsed cells, so after the screenshot
+        problems.append(f"a code line is wider than its box: {line.strip()[:80]!r}")
     return problems
 
 

@@ -1,28 +1,52 @@
-# Setup (the same first cell in every chapter): make the book's library `overparam` importable.
-# In Colab it is installed from the book's repository; elsewhere, install it as the README says.
-REPOSITORY = "https://github.com/PLACEHOLDER-OWNER/tickets-or-escape-dimensions"  # PLACEHOLDER, as in _config.yml
+# Setup (the same first cell in every chapter): make the book's library `overparam`
+# importable. In Colab it is installed from the book's repository; elsewhere, install it
+# as the README says.
+# The URL below is a PLACEHOLDER, as in _config.yml.
+REPOSITORY = "https://github.com/PLACEHOLDER-OWNER/tickets-or-escape-dimensions"
 import importlib, importlib.util, subprocess, sys
 
 
 class SetupError(Exception):
-    def _render_traceback_(self):  # IPython shows this one sentence instead of a traceback
+    # IPython shows this one sentence instead of a traceback
+    def _render_traceback_(self):
         return [str(self)]
 
 
 if importlib.util.find_spec("overparam") is None:
     if "google.colab" in sys.modules:
         print("Installing the book's library in Colab (about a minute)...")
-        pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
-                              f"git+{REPOSITORY}#subdirectory=lib", "mnist1d==0.0.2.post1", "myst-nb==1.4.0"],
-                             capture_output=True, text=True)
+        pip = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                f"git+{REPOSITORY}#subdirectory=lib",
+                "mnist1d==0.0.2.post1",
+                "myst-nb==1.4.0",
+            ],
+            capture_output=True,
+            text=True,
+        )
         importlib.invalidate_caches()
         if pip.returncode != 0 or importlib.util.find_spec("overparam") is None:
-            raise SetupError(f"Could not install the book's library from {REPOSITORY} "
-                             f"(pip said: {pip.stderr.strip().splitlines()[-1] if pip.stderr.strip() else 'nothing'}).")
+            said = (
+                pip.stderr.strip().splitlines()[-1] if pip.stderr.strip() else "nothing"
+            )
+            raise SetupError(
+                f"Could not install the book's library from {REPOSITORY} "
+                f"(pip said: {said})."
+            )
     else:
-        raise SetupError("This chapter needs the book's library `overparam`: from a clone of the repository run "
-                         "`make env` (or `pip install -r requirements.txt -e lib`) and use that environment's kernel.")
-if "google.colab" in sys.modules:  # ipywidgets 8 controls need Colab's custom widget manager
+        raise SetupError(
+            "This chapter needs the book's library `overparam`: from a clone of the "
+            "repository run `make env` (or `pip install -r requirements.txt -e lib`) "
+            "and use that environment's kernel."
+        )
+if "google.colab" in sys.modules:
+    # ipywidgets 8 controls need Colab's custom widget manager
     from google.colab import output
+
     output.enable_custom_widget_manager()
 import overparam

@@ -72,7 +72,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 __all__ = ["check_parameters", "save_results", "load_results", "to_json_value", "panels", "explore",
-           "in_book_build", "STANDARD_SPEC", "BUILD_ENV"]
+           "in_book_build", "STANDARD_SPEC", "BUILD_ENV", "format_interval", "show_table", "VERDICTS",
+           "verdict", "finding"]
 
 BUILD_ENV = "OVERPARAM_BOOK_BUILD"
 
@@ -314,3 +315,94 @@ def explore(plot: Callable[..., Any], choices: Mapping[str, Sequence], *, live: 
         plt.close(fig)
 
     return widgets.interactive(show, **controls)
+
+
+# --- tables and findings ------------------------------------------------------------------------
+
+def format_interval(value, low, high, digits: int = 3) -> str:
+    """``"0.610 (0.590–0.630)"``: a value and its interval, for tables and prose."""
+    for name, v in (("value", value), ("low", low), ("high", high)):
+        if not _is_real(v) or not math.isfinite(float(v)):
+            raise ValueError(f"{name} must be a finite real number, got {v!r}")
+    d = _check_digits(digits)
+    return f"{float(value):.{d}f} ({float(low):.{d}f}–{float(high):.{d}f})"
+
+
+def _check_digits(digits) -> int:
+    if not _is_int(digits) or not 0 <= int(digits) <= 12:
+        raise ValueError(f"digits must be an integer in [0, 12], got {digits!r}")
+    return int(digits)
+
+
+def show_table(df, *, intervals: Mapping[str, tuple[str, str, str]] | None = None, digits: int = 3,
+               rename: Mapping[str, str] | None = None, formats: Mapping[str, str] | None = None):
+    """A DataFrame as the book shows it: no index, floats at ``digits`` decimals, intervals merged.
+
+    ``intervals = {"bad share (95%)": ("bad_fraction", "ci_low", "ci_high")}`` replaces the three
+    columns by one column of :func:`format_interval` strings, placed where the value column was.
+    ``rename`` renames the remaining columns; ``formats`` gives a column (by its final name) its own
+    format string, e.g. ``{"moved": "{:.1e}"}`` for numbers far below ``10**-digits``. Returns a pandas ``Styler`` (rendered as an HTML table
+    by Jupyter and the book); ``.data`` is the formatted DataFrame."""
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    d = _check_digits(digits)
+    # a named index (a groupby's keys) becomes columns; an unnamed one is dropped
+    out = df.reset_index(drop=not any(n is not None for n in df.index.names))
+    for label, cols in (intervals or {}).items():
+        missing = [c for c in cols if c not in out.columns]
+        if len(cols) != 3 or missing:
+            raise ValueError(f"intervals[{label!r}] must name three columns (value, low, high) of df; "
+                             f"missing {missing or cols}")
+        value, low, high = cols
+        text = [format_interval(v, lo, hi, d) if all(math.isfinite(float(x)) for x in (v, lo, hi)) else "–"
+                for v, lo, hi in zip(out[value], out[low], out[high])]
+        at = list(out.columns).index(value)
+        out = out.drop(columns=list(cols))
+        out.insert(at, label, text)
+    if rename:
+        unknown = [c for c in rename if c not in out.columns]
+        if unknown:
+            raise ValueError(f"rename names columns that are not in the table: {unknown}")
+        out = out.rename(columns=dict(rename))
+    unknown = [c for c in (formats or {}) if c not in out.columns]
+    if unknown:
+        raise ValueError(f"formats names columns that are not in the table: {unknown}")
+    fmt = {c: f"{{:.{d}f}}" for c in out.columns if pd.api.types.is_float_dtype(out[c])}
+    fmt.update(formats or {})
+    return out.style.hide(axis="index").format(fmt, na_rep="–")
+
+
+#: The one-word verdicts a chapter gives each claim it tests (the front page's results table).
+VERDICTS = ("supported", "not supported", "not separable at this scale")
+
+
+def verdict(low: float, high: float, *, bar: float = 0.0) -> str:
+    """The verdict on "the effect is above ``bar``" from its interval ``[low, high]``: ``supported``
+    when the whole interval is above the bar, ``not supported`` when it is below, otherwise
+    ``not separable at this scale``."""
+    for name, v in (("low", low), ("high", high), ("bar", bar)):
+        if not _is_real(v) or not math.isfinite(float(v)):
+            raise ValueError(f"{name} must be a finite real number, got {v!r}")
+    if float(low) > float(high):
+        raise ValueError(f"low must be at most high, got low={low!r}, high={high!r}")
+    if float(low) > bar:
+        return VERDICTS[0]
+    if float(high) < bar:
+        return VERDICTS[1]
+    return VERDICTS[2]
+
+
+def finding(claim: str, experiment: str, result: str, verdict: str) -> dict:
+    """One row of the front page's results table, for a chapter's ``summary["findings"]``.
+
+    ``claim``: the claim's label on the front page ("1" ... "4", or "context"); ``experiment``: a
+    phrase naming the experiment; ``result``: the key numbers with their intervals (built from the
+    run's data, never typed); ``verdict``: one of :data:`VERDICTS`."""
+    for name, v in (("claim", claim), ("experiment", experiment), ("result", result)):
+        if not isinstance(v, str) or not v.strip():
+            raise ValueError(f"{name} must be a non-empty string, got {v!r}")
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}; got {verdict!r}")
+    return {"claim": claim, "experiment": experiment, "result": result, "verdict": verdict}

@@ -1,14 +1,14 @@
 """Classify a trained point from its loss, gradient norm and smallest Hessian eigenvalue.
 
-Verdicts, checked in this order:
+Verdicts, checked in this order::
 
-``"not_converged"``        the gradient norm is not below ``grad_tol`` (or a number is not finite);
-``"global_minimum"``       the loss is below ``loss_tol`` (the loss is ≥ 0, so this is a global minimum
-                           up to the tolerance, whatever the curvature: with extra width global minima
-                           come in flat families and λmin ≈ 0 there);
-``"strict_local_minimum"`` λmin > ``eig_tol``;
-``"saddle"``               λmin < −``eig_tol``;
-``"degenerate"``           |λmin| ≤ ``eig_tol``: second order cannot decide.
+    "not_converged"          the gradient norm is not below grad_tol (or a number is not finite);
+    "global_minimum"         the loss is below loss_tol (the loss is ≥ 0, so this is a global minimum
+                             up to the tolerance, whatever the curvature: with extra width global minima
+                             come in flat families and λmin ≈ 0 there);
+    "strict_local_minimum"   λmin > eig_tol;
+    "saddle"                 λmin < −eig_tol;
+    "degenerate"             |λmin| ≤ eig_tol: second order cannot decide.
 
 Every verdict comes back as a :class:`Certificate` carrying the numbers and thresholds behind it.
 """

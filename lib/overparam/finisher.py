@@ -2,7 +2,7 @@
 
 First-order methods reach a minimum's neighbourhood quickly but creep the last few decades of the
 gradient norm; certifying a minimum needs the gradient far below the smallest Hessian eigenvalue.
-:func:`newton_finish` runs a batched, damped Newton method on the exact Hessian, in float64:
+:func:`newton_finish` runs a batched, damped Newton method on the exact Hessian, in float64::
 
     p = −Q diag(1 / (|λ| + μ)) Qᵀ g,        H = Q diag(λ) Qᵀ  (``torch.linalg.eigh``)
 

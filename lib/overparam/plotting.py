@@ -1,4 +1,4 @@
-"""The book's house style for figures. Functions return figures; nothing here saves a file.
+"""The book's house style for figures. Functions return figures; nothing here saves a file::
 
     from overparam.plotting import style, figure, mean_band, COLORS
     with style():

@@ -11,8 +11,8 @@ last weight: at most ``n - 1``. So after ``k`` rounds at rate ``p`` a layer keep
 rounds), as long as the one-weight floor has not been reached.
 
 Ranking. Surviving weights are ranked by ``|w|``; the smallest go. Ties are broken by position (the
-earlier flat index ``out * in_size + in`` is kept), so results are deterministic. Every kept weight has
-``|w| >= `` every newly pruned one.
+earlier flat index ``out * in_size + in`` is kept), so results are deterministic. Every kept weight's
+``|w|`` is at least that of every newly pruned one.
 
 Scopes. ``"layer"``: each layer loses ``fraction`` of its survivors (the output layer
 ``output_fraction``). ``"global"``: one threshold across all hidden layers together (each seed its own),

@@ -127,3 +127,53 @@ def test_plotting_style_is_scoped_and_figures_are_not_global():
     assert plt.get_fignums() == [], "figure() must not register figures with pyplot"
     with pytest.raises(ValueError, match="y must have shape"):
         mean_band(axes[0], [1, 2], np.zeros((2, 3)))
+
+
+def test_format_interval_and_bad_input():
+    assert book.format_interval(0.6104, 0.59, 0.63) == "0.610 (0.590–0.630)"
+    assert book.format_interval(12, 10, 14.25, digits=1) == "12.0 (10.0–14.2)"
+    with pytest.raises(ValueError, match=r"^low\b"):
+        book.format_interval(0.5, float("nan"), 0.6)
+    with pytest.raises(ValueError, match=r"^digits\b"):
+        book.format_interval(0.5, 0.4, 0.6, digits=-1)
+
+
+def test_show_table_merges_intervals_hides_the_index_and_rounds():
+    df = pd.DataFrame({"k": [6, 8], "bad_fraction": [0.25, 0.5], "ci_low": [0.2, 0.41],
+                       "ci_high": [0.3, 0.59], "loss": [1.23456789, np.nan]})
+    st = book.show_table(df, intervals={"bad share (95%)": ("bad_fraction", "ci_low", "ci_high")},
+                         rename={"k": "teacher width"})
+    shown = st.data
+    assert list(shown.columns) == ["teacher width", "bad share (95%)", "loss"]
+    assert list(shown["bad share (95%)"]) == ["0.250 (0.200–0.300)", "0.500 (0.410–0.590)"]
+    html = st.to_html()
+    assert "1.235" in html and "1.23456789" not in html and "–" in html   # NaN shown as a dash
+    assert "<th>0</th>" not in html and 'class="row_heading' not in html  # no index column
+    grouped = df.set_index("k")
+    assert list(book.show_table(grouped).data.columns)[0] == "k", "a named index becomes a column"
+    with pytest.raises(ValueError, match=r"^intervals\['x'\]"):
+        book.show_table(df, intervals={"x": ("bad_fraction", "lo", "ci_high")})
+    with pytest.raises(ValueError, match=r"^rename\b"):
+        book.show_table(df, rename={"n": "width"})
+    st = book.show_table(df, formats={"loss": "{:.1e}"})
+    assert "1.2e+00" in st.to_html()
+    with pytest.raises(ValueError, match=r"^formats\b"):
+        book.show_table(df, formats={"moved": "{:.1e}"})
+    with pytest.raises(ValueError, match=r"^df\b"):
+        book.show_table([1, 2])
+
+
+def test_verdict_and_finding():
+    assert book.verdict(0.01, 0.2) == "supported"
+    assert book.verdict(-0.3, -0.02) == "not supported"
+    assert book.verdict(-0.1, 0.1) == "not separable at this scale"
+    assert book.verdict(0.55, 0.7, bar=0.5) == "supported" and book.verdict(0.4, 0.6, bar=0.5) != "supported"
+    with pytest.raises(ValueError, match=r"^low must be at most high"):
+        book.verdict(0.3, 0.1)
+    row = book.finding("3", "splitting a neuron", "50 of 50 minima become saddles", "supported")
+    assert row == {"claim": "3", "experiment": "splitting a neuron",
+                   "result": "50 of 50 minima become saddles", "verdict": "supported"}
+    with pytest.raises(ValueError, match=r"^verdict must be one of supported"):
+        book.finding("3", "x", "y", "likely")
+    with pytest.raises(ValueError, match=r"^result\b"):
+        book.finding("3", "x", " ", "supported")

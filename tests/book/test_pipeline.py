@@ -116,6 +116,24 @@ def test_browser_check_catches_reprs_nan_and_unrendered_roles(tmp_path):
     assert "an unrendered doc role" in proc.stderr and "an unrendered glue role" in proc.stderr
 
 
+def test_browser_check_limits_visible_code_and_wide_lines(tmp_path):
+    html = tmp_path / "html"
+    html.mkdir()
+    cell = '<div class="cell_input"><pre>x = 1</pre></div>'
+    hidden = f'<details><summary>Show code</summary>{cell}</details>'
+    (html / "index.html").write_text(f'<html><body><main>{cell * 5}{hidden * 3}</main></body></html>')
+    (html / "many.html").write_text(f'<html><body><main>{cell * 6}</main></body></html>')
+    wide = ('<div class="cell_input"><pre style="width: 200px; overflow: auto">'
+            f'y = "{"w" * 150}"</pre></div>')
+    (html / "wide.html").write_text(f'<html><body><main><details>{wide}</details></main></body></html>')
+    proc = run_script("check_html.py", html, "--screenshots", tmp_path / "shots")
+    assert proc.returncode != 0
+    assert "ok   index.html" in proc.stdout, proc.stdout + proc.stderr
+    assert "FAIL many.html" in proc.stdout and "FAIL wide.html" in proc.stdout
+    assert "6 code inputs visible without a click (at most 5)" in proc.stderr
+    assert "a code line is wider than its box: 'y = \"www" in proc.stderr
+
+
 def test_paper_profile_injects_its_values(tmp_path):
     root = make_book(tmp_path / "book", ["passing"], paper={"passing": {"n_points": 20, "slopes": [3.0]}})
     proc = build(root, profile="paper")
