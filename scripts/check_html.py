@@ -15,7 +15,9 @@ Serves the folder on 127.0.0.1 (a random free port), opens every page with Playw
     left unrendered (`{glue`, `{doc`), or a glued value that reads `nan`, `NaN` or `None`;
   - more than MAX_VISIBLE_CODE code inputs visible without a click, or (with every collapsed cell
     opened) a code block whose lines are wider than its box.
-Screenshots of every page land in DIR (default: <html>/../screenshots).
+Screenshots of every page, in the theme's light and dark modes (NAME.png, NAME.dark.png), land in DIR
+(default: <html>/../screenshots); a figure image with a transparent background fails (it would be
+unreadable in the dark mode).
 """
 from __future__ import annotations
 
@@ -55,6 +57,17 @@ def pages(html: Path) -> list[Path]:
 
 JS_IMAGES = """() => Array.from(document.images).map(i => ({src: i.currentSrc || i.src,
     ok: i.complete && i.naturalWidth > 0, inFigure: !!i.closest('figure, .cell_output')}))"""
+# A figure must carry its own opaque background, so that it stays readable in the dark theme.
+JS_TRANSPARENT = """() => Array.from(document.querySelectorAll('figure img, .cell_output img'))
+  .filter(i => i.complete && i.naturalWidth > 0)
+  .filter(i => {
+    const c = document.createElement('canvas');
+    c.width = i.naturalWidth; c.height = i.naturalHeight;
+    const g = c.getContext('2d');
+    g.drawImage(i, 0, 0);
+    const corners = [[0, 0], [c.width - 1, 0], [0, c.height - 1], [c.width - 1, c.height - 1]];
+    return corners.some(([x, y]) => g.getImageData(x, y, 1, 1).data[3] < 255);
+  }).map(i => i.currentSrc || i.src)"""
 JS_MATH = """async () => {
   const nodes = document.querySelectorAll('div.math, span.math');
   if (nodes.length === 0) return {n: 0};
@@ -164,8 +177,14 @@ def check_page(page, base: str, rel: Path, html: Path, shots: Path) -> list[str]
         if not colab or not all("/blob/" in h and h.endswith(f"/{expected}") for h in colab):
             problems.append(f"Colab launch link missing or not to {expected}: {colab}")
 
+    for src in page.evaluate(JS_TRANSPARENT):
+        problems.append(f"a figure has a transparent background (unreadable in the dark theme): {src[:100]}")
+
     shot = shots / (rel.as_posix().replace("/", "__") + ".png")
     page.screenshot(path=str(shot), full_page=True)
+    # the theme's dark mode (pydata-sphinx-theme reads data-theme on <html>): a second screenshot
+    page.evaluate("() => { document.documentElement.dataset.theme = 'dark'; }")
+    page.screenshot(path=str(shot.with_suffix(".dark.png")), full_page=True)
     for line in page.evaluate(JS_CODE_WIDE):   # opens collapsed cells, so after the screenshot
         problems.append(f"a code line is wider than its box: {line.strip()[:80]!r}")
     return problems

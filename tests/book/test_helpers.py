@@ -177,3 +177,16 @@ def test_verdict_and_finding():
         book.finding("3", "x", "y", "likely")
     with pytest.raises(ValueError, match=r"^result\b"):
         book.finding("3", "x", " ", "supported")
+
+
+def test_progress_writes_one_line_per_item_outside_the_notebook_output(capsys):
+    import io
+    log = io.StringIO()
+    assert list(book.progress([3, 4, 5], "teacher widths", stream=log)) == [3, 4, 5]
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 3 and lines[0].strip().startswith("teacher widths: 1/3 (")
+    assert lines[-1].strip().startswith("teacher widths: 3/3 (")
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == "", "nothing reaches the captured (notebook) output"
+    with pytest.raises(ValueError, match=r"^label\b"):
+        list(book.progress([1], ""))

@@ -132,6 +132,30 @@ def test_browser_check_limits_visible_code_and_wide_lines(tmp_path):
     assert "FAIL many.html" in proc.stdout and "FAIL wide.html" in proc.stdout
     assert "6 code inputs visible without a click (at most 5)" in proc.stderr
     assert "a code line is wider than its box: 'y = \"www" in proc.stderr
+    assert (tmp_path / "shots" / "index.html.png").is_file()
+    assert (tmp_path / "shots" / "index.html.dark.png").is_file(), "the dark theme is screenshot too"
+
+
+def test_browser_check_fails_on_a_figure_with_a_transparent_background(tmp_path):
+    import base64
+    import io
+
+    from matplotlib.figure import Figure
+
+    html = tmp_path / "html"
+    html.mkdir()
+    for name, transparent in (("index.html", False), ("clear.html", True)):
+        fig = Figure(figsize=(2, 1))
+        fig.subplots().plot([0, 1], [0, 1])
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", transparent=transparent)
+        data = base64.b64encode(buf.getvalue()).decode()
+        (html / name).write_text(f'<html><body><figure><img src="data:image/png;base64,{data}">'
+                                 '</figure></body></html>')
+    proc = run_script("check_html.py", html, "--screenshots", tmp_path / "shots")
+    assert proc.returncode != 0
+    assert "ok   index.html" in proc.stdout and "FAIL clear.html" in proc.stdout, proc.stdout + proc.stderr
+    assert "a figure has a transparent background" in proc.stderr
 
 
 def test_paper_profile_injects_its_values(tmp_path):
