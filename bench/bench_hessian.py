@@ -51,6 +51,9 @@ def main(repeats_analytic: int = 5, repeats_autograd: int = 2) -> dict:
     for k in ("hessian_analytic_vs_autograd_speedup", "hessian_analytic_vs_autograd_cpu_time_speedup",
               "hessian_max_abs_eigenvalue_difference"):
         print(f"{k}: {out[k]:.6g}")
+    # the accuracy bar this bench states: a failure makes `make bench` exit non-zero
+    assert out["hessian_max_abs_eigenvalue_difference"] < 1e-10, (
+        f"analytic and autograd eigenvalues differ by {out['hessian_max_abs_eigenvalue_difference']:.1e}")
     return out
 
 

@@ -43,6 +43,7 @@ def main():
     print(f"ss_step_reference_ms: {1e3 * t_ref / steps:.3f}")
     print(f"ss_step_fast_vs_reference_speedup: {t_ref / t_fast:.2f}")
     print(f"ss_step_max_abs_difference: {diff:.2e}")
+    assert diff < 1e-12, f"fast and reference loss/gradient differ by {diff:.1e} (bar 1e-12)"
 
     Wm = ss.init_students(20, 20, 100, seed=1)
     mu = 0.3
@@ -63,6 +64,7 @@ def main():
     print(f"split_hessian_anew_s: {t_ref:.2f}")
     print(f"split_hessian_assembled_vs_anew_speedup: {t_ref / t_fast:.2f}")
     print(f"split_hessian_max_abs_difference: {diff:.2e}")
+    assert diff < 1e-10, f"assembled and recomputed split Hessians differ by {diff:.1e} (bar 1e-10)"
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
 """`make bench`: speed ratios measured in one run, printed one per line as `name: value`.
 
+Each bench asserts the accuracy bar it states (fast path equal to its reference); a failed bar stops
+`make bench` with a non-zero exit status.
+
 Each bench_*.py runs in a fresh process of its own: the Hessian bench's large autograd allocations left
 the heap in a state that made the training bench that followed it in the same process 1.5x slower."""
 import subprocess

@@ -379,8 +379,12 @@ def _assemble(full_W, full_b, eng, active, activation):
 
 def train(net: MLP, x: Tensor, y: Tensor, *, loss: str = "mse", optimizer, n_steps: int, masks=None,
           grad_tol: float | None = None, loss_tol: float | None = None, seed: int = 0, record_every: int = 1,
-          eval_every: int | None = None, eval_fn: Callable | None = None, snapshot_steps=()) -> TrainResult:
+          eval_every: int | None = None, eval_fn: Callable | None = None, snapshot_steps=(),
+          chunk_bytes: int | None = None) -> TrainResult:
     """Train all seeds of ``net`` on ``(x, y)`` at once. See the module docstring for the exact semantics.
+
+    ``chunk_bytes``: seeds are processed in chunks whose largest temporary is about this many bytes
+    (default 2 MiB, or ``OVERPARAM_CHUNK_BYTES``); results do not depend on it beyond rounding.
 
     ``x``: ``(N, in)`` shared or ``(S, N, in)``. ``y``: as in :func:`overparam.mlp.loss`. ``eval_fn(net)``
     returns a dict of ``(S,)`` tensors, recorded in ``history`` at ``eval_steps``.
@@ -392,6 +396,7 @@ def train(net: MLP, x: Tensor, y: Tensor, *, loss: str = "mse", optimizer, n_ste
         raise ValueError(f"optimizer must be GD(...), Adam(...) or SGD(...), got {optimizer!r}")
     n_steps = check_int("n_steps", n_steps, min=0)
     seed = check_int("seed", seed, min=0)
+    chunk_bytes = _CHUNK_BYTES if chunk_bytes is None else check_int("chunk_bytes", chunk_bytes, min=1)
     record_every = check_int("record_every", record_every, min=1)
     grad_tol = None if grad_tol is None else check_float("grad_tol", grad_tol, min=0.0)
     loss_tol = None if loss_tol is None else check_float("loss_tol", loss_tol, min=0.0)
@@ -417,7 +422,7 @@ def train(net: MLP, x: Tensor, y: Tensor, *, loss: str = "mse", optimizer, n_ste
         raise ValueError(f"batch_size must be at most the number of samples N={N}, got {optimizer.batch_size}")
 
     S, dev = net.n_seeds, net.device
-    eng = _Engine(net, x, y, loss, masks)
+    eng = _Engine(net, x, y, loss, masks, chunk_bytes)
     full_W = [w.clone() for w in eng.W]
     full_b = [None if b is None else b.clone() for b in eng.b]
     active = torch.arange(S, device=dev)

@@ -129,6 +129,30 @@ def test_plotting_style_is_scoped_and_figures_are_not_global():
         mean_band(axes[0], [1, 2], np.zeros((2, 3)))
 
 
+def test_mean_band_numbers():
+    """The line is the mean over seeds (NaN ignored), the band 1.96 standard errors; a single seed at a
+    step has no band; log=True averages log10."""
+    from overparam.plotting import figure, mean_band, style
+
+    y = np.array([[1.0, 2.0, 4.0], [3.0, 6.0, np.nan], [2.0, 4.0, np.nan]])
+    with style():
+        fig, ax = figure()
+        line = mean_band(ax, [0, 1, 2], y)
+        np.testing.assert_allclose(line.get_ydata(), [2.0, 4.0, 4.0])
+        band = ax.collections[0].get_paths()[0].vertices
+        sem0 = np.std([1.0, 3.0, 2.0], ddof=1) / np.sqrt(3)
+        at1 = band[band[:, 0] == 1, 1]
+        lo, hi = at1.min(), at1.max()
+        assert lo == pytest.approx(4.0 - 1.96 * np.std([2.0, 6.0, 4.0], ddof=1) / np.sqrt(3))
+        assert hi == pytest.approx(4.0 + 1.96 * np.std([2.0, 6.0, 4.0], ddof=1) / np.sqrt(3))
+        assert 2.0 - 1.96 * sem0 == pytest.approx(band[band[:, 0] == 0, 1].min())
+        assert set(band[band[:, 0] == 2, 1]) == {4.0}, "one seed at the last step: no band"
+        fig2, ax2 = figure()
+        logline = mean_band(ax2, [0, 1], np.array([[1.0, 10.0], [100.0, 1000.0]]), log=True)
+        np.testing.assert_allclose(logline.get_ydata(), [10.0, 100.0])
+        assert ax2.get_yscale() == "log"
+
+
 def test_format_interval_and_bad_input():
     assert book.format_interval(0.6104, 0.59, 0.63) == "0.610 (0.590–0.630)"
     assert book.format_interval(12, 10, 14.25, digits=1) == "12.0 (10.0–14.2)"

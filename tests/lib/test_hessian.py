@@ -61,6 +61,17 @@ def test_exact_hessian_equals_autograd(act, sizes, loss):
     assert _close(r.grad, g, 1e-12)
 
 
+def test_one_output_gauss_newton_with_several_row_tiles_equals_autograd():
+    """One output and P > 512 parameters: the Gauss-Newton block is assembled in several row tiles."""
+    sizes = (10, 30, 15, 1)
+    net = mlp.init_mlp(sizes, 2, 5, activation="tanh")
+    assert net.n_params > 512
+    x, y = _data(sizes, "mse", 23)
+    r = hs.loss_grad_hessian(net, x, y, "mse")
+    ref = _reference(net, x, y, "mse")
+    assert _close(r.hess, ref), float((r.hess - ref).abs().max())
+
+
 @pytest.mark.parametrize("biases", [(True, False, True), (False, True, False), (False, False, False)])
 def test_exact_hessian_mixed_biases_and_per_seed_data(biases):
     net = mlp.init_mlp((3, 4, 5, 2), 3, 1, activation="g")

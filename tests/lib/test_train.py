@@ -7,7 +7,7 @@ import pytest
 import torch
 from netcases import sequential
 
-from overparam.mlp import MLP, flatten, init_mlp, loss as mlp_loss, select
+from overparam.mlp import MLP, flatten, init_mlp, loss as mlp_loss, select, unflatten
 from overparam.rng import generator
 from overparam.train import GD, SGD, Adam, train
 
@@ -218,6 +218,37 @@ def test_same_seed_bit_identical_and_batch_seed_matters():
     assert torch.equal(flatten(a.net), flatten(b.net))
     assert np.array_equal(a.loss_curve, b.loss_curve)
     assert not torch.equal(flatten(a.net), flatten(c.net))
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 700, 1 << 30], ids=["one-seed", "few-seeds", "one-chunk"])
+@pytest.mark.parametrize("opt", [GD(0.1), Adam(0.02, batch_size=5)], ids=str)
+def test_seed_chunking_matches_the_reference_loop(chunk_bytes, opt):
+    """The engine's chunks of seeds (one seed, a few, all at once) give the per-seed reference run."""
+    net, x, y = _problem(4, (8, 3), 2, 17, 7, "mse", "tanh")
+    masks = _random_masks(net)
+    res = train(net, x, y, optimizer=opt, n_steps=10, masks=masks, seed=1, chunk_bytes=chunk_bytes)
+    theta = flatten(res.net)
+    for s in range(7):
+        ref_theta, ref_curve = reference(net, s, x, y, "mse", opt, 10, masks, seed=1)
+        assert torch.allclose(theta[s], ref_theta, rtol=0, atol=1e-10), (theta[s] - ref_theta).abs().max()
+        np.testing.assert_allclose(res.loss_curve[s], ref_curve, rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match=r"^chunk_bytes\b"):
+        train(net, x, y, optimizer=opt, n_steps=1, chunk_bytes=0)
+
+
+def test_float32_training_follows_float64_within_its_precision():
+    """The lottery chapter trains in float32: the same run in float64 is its reference."""
+    net, x, y = _problem(5, (12, 6), 3, 40, 3, "cross_entropy", "relu")
+    net32 = unflatten(flatten(net).float(), init_mlp((5, 12, 6, 3), 3, 0, dtype=torch.float32))
+    masks = _random_masks(net)
+    opt = Adam(0.01, batch_size=8)
+    r64 = train(net, x, y, loss="cross_entropy", optimizer=opt, n_steps=30, masks=masks, seed=2)
+    r32 = train(net32, x.float(), y, loss="cross_entropy", optimizer=opt, n_steps=30,
+                masks=tuple(m.float() for m in masks), seed=2)
+    assert r32.net.dtype == torch.float32
+    d = (flatten(r32.net).double() - flatten(r64.net)).abs().max().item()
+    assert d < 1e-4, f"float32 and float64 weights differ by {d:.1e} after 30 Adam steps"
+    np.testing.assert_allclose(r32.loss_curve, r64.loss_curve, rtol=1e-4, atol=1e-5)
 
 
 def test_inputs_are_not_modified_and_float32_runs():
