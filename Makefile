@@ -17,7 +17,7 @@ export MALLOC_TOP_PAD_ ?= 268435456
 # quick: the notebooks' own defaults (~1 min per chapter); paper: book/_params/paper.yml
 PROFILE ?= quick
 
-.PHONY: env node unit lint bench test book book-quick nbval pipeline browser clean
+.PHONY: env node unit lint bench test book book-quick nbval pipeline browser colab-check set-repository clean
 
 env: $(VENV)/.installed
 
@@ -85,6 +85,17 @@ test: env node
 	$(MAKE) --no-print-directory nbval
 	$(MAKE) --no-print-directory pipeline
 	$(MAKE) --no-print-directory browser
+	$(MAKE) --no-print-directory colab-check
+
+# Colab, simulated (scripts/colab_check.py): a fresh environment with only Python, numpy and torch, the
+# setup cell's pip install from a git+file:// clone of this repository (its committed HEAD), one chapter run.
+colab-check: env
+	$(PY) scripts/colab_check.py
+
+# The public repository's URL, written wherever it is kept: make set-repository URL=https://github.com/OWNER/NAME
+set-repository: env
+	@test -n "$(URL)" || { echo "usage: make set-repository URL=https://github.com/OWNER/NAME" >&2; exit 2; }
+	$(PY) scripts/set_repository.py "$(URL)"
 
 clean:
 	rm -rf _build _staging

@@ -1,7 +1,6 @@
 # Setup (the same first cell in every chapter): make the book's library `overparam`
-# importable. In Colab it is installed from the book's repository; elsewhere, install it
-# as the README says.
-# The URL below is a PLACEHOLDER, as in _config.yml.
+# importable. Where it is missing (Colab, a downloaded notebook) it is installed from
+# the book's repository; the URL is set with `make set-repository URL=...`.
 REPOSITORY = "https://github.com/PLACEHOLDER-OWNER/tickets-or-escape-dimensions"
 import importlib, importlib.util, subprocess, sys
 
@@ -13,36 +12,34 @@ class SetupError(Exception):
 
 
 if importlib.util.find_spec("overparam") is None:
-    if "google.colab" in sys.modules:
-        print("Installing the book's library in Colab (about a minute)...")
-        pip = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                f"git+{REPOSITORY}#subdirectory=lib",
-                "mnist1d==0.0.2.post1",
-                "myst-nb==1.4.0",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        importlib.invalidate_caches()
-        if pip.returncode != 0 or importlib.util.find_spec("overparam") is None:
-            said = (
-                pip.stderr.strip().splitlines()[-1] if pip.stderr.strip() else "nothing"
-            )
-            raise SetupError(
-                f"Could not install the book's library from {REPOSITORY} "
-                f"(pip said: {said})."
-            )
-    else:
+    if "PLACEHOLDER" in REPOSITORY:
         raise SetupError(
-            "This chapter needs the book's library `overparam`: from a clone of the "
-            "repository run `make env` (or `pip install -r requirements.txt -e lib`) "
-            "and use that environment's kernel."
+            "This chapter needs the book's library `overparam`, and the book's "
+            "repository URL is not set yet: from a clone of the repository run "
+            "`make env` (or `pip install -r requirements.txt -e lib`) and use that "
+            "environment's kernel."
+        )
+    print("Installing the book's library from its repository (about a minute)...")
+    pip = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            f"git+{REPOSITORY}#subdirectory=lib",
+            "mnist1d==0.0.2.post1",
+            "myst-nb==1.4.0",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    importlib.invalidate_caches()
+    if pip.returncode != 0 or importlib.util.find_spec("overparam") is None:
+        said = pip.stderr.strip().splitlines()[-1] if pip.stderr.strip() else "nothing"
+        raise SetupError(
+            f"Could not install the book's library from {REPOSITORY} "
+            f"(pip said: {said})."
         )
 if "google.colab" in sys.modules:
     # ipywidgets 8 controls need Colab's custom widget manager

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -88,3 +89,55 @@ def test_setup_cell_imports_the_library_when_installed():
     ns = {"__name__": "__main__"}
     exec(compile(TEMPLATE, "setup_cell", "exec"), ns)
     assert ns["overparam"].__name__ == "overparam"
+
+
+def test_setup_cell_installs_from_the_repository_where_the_library_is_missing(monkeypatch):
+    """With a real URL, a missing library is pip-installed from git+URL#subdirectory=lib (Colab or a
+    downloaded notebook); a failed install is one sentence naming the URL and pip's last line."""
+    import importlib.util
+    import subprocess
+
+    calls = []
+
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: could not reach the host")
+
+    real = importlib.util.find_spec
+    url = "https://github.com/someone/tickets-or-escape-dimensions"
+    src = re.sub(r'^REPOSITORY = "[^"]*"', f'REPOSITORY = "{url}"', TEMPLATE, flags=re.M)
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "overparam" else real(n, *a))
+    with pytest.raises(Exception) as err:
+        exec(compile(src, "setup_cell", "exec"), {"__name__": "__main__"})
+    assert type(err.value).__name__ == "SetupError"
+    assert str(err.value) == (f"Could not install the book's library from {url} "
+                              "(pip said: ERROR: could not reach the host).")
+    assert calls and f"git+{url}#subdirectory=lib" in calls[0]
+
+
+def test_set_repository_updates_every_copy(tmp_path):
+    sys.path.insert(0, str(REPO / "scripts"))
+    from set_repository import set_repository
+
+    root = tmp_path / "book-root"
+    root.mkdir()
+    shutil.copy2(REPO / "_config.yml", root / "_config.yml")
+    shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns("results", "_static"))
+    shutil.copytree(REPO / "tests" / "book" / "fixtures", root / "tests" / "book" / "fixtures")
+    url = "https://github.com/owner/tickets-or-escape-dimensions"
+    changed = set_repository(root, url)
+    assert root / "_config.yml" in changed and root / "book" / "_templates" / "setup_cell.py" in changed
+    config = yaml.safe_load((root / "_config.yml").read_text())
+    assert config["repository"]["url"] == url
+    assert "PLACEHOLDER" not in (root / "_config.yml").read_text()
+    template = (root / "book" / "_templates" / "setup_cell.py").read_text().strip()
+    assert f'REPOSITORY = "{url}"' in template
+    notebooks = [p for p in (root / "book").glob("*.ipynb")] + list((root / "tests").rglob("*.ipynb"))
+    assert notebooks
+    for p in notebooks:
+        first = next(c for c in nbformat.read(p, as_version=4).cells if c.cell_type == "code")
+        assert first.source.strip() == template, f"{p.name}: setup cell not updated"
+    assert set_repository(root, url) == [], "a second run changes nothing"
+    with pytest.raises(ValueError, match=r"^URL must look like https://github.com/OWNER/NAME"):
+        set_repository(root, "https://example.com/x")
