@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -97,13 +97,16 @@ class Outcomes:
     ``verdict`` the reason in words (``"loss_tol"``, ``"strict_local_minimum"``, ``"step_limit"``, …);
     ``loss`` the final loss (after the finisher for runs it polished), ``lambda_min`` the smallest
     Hessian eigenvalue where the finisher ran (NaN elsewhere), ``steps`` the gradient-descent steps,
-    ``W`` the final weights. Leading axes: ``(S,)`` for students, ``(S, C)`` for subnetworks."""
+    ``W`` the final weights, ``newton_step`` the length of the Newton step ``‖H⁻¹g‖`` at every certified
+    failure (how far the point may still lie from the exact minimum; NaN elsewhere, None when not
+    computed). Leading axes: ``(S,)`` for students, ``(S, C)`` for subnetworks."""
     outcome: np.ndarray
     verdict: np.ndarray
     loss: np.ndarray
     lambda_min: np.ndarray
     steps: np.ndarray
     W: torch.Tensor
+    newton_step: np.ndarray | None = None
 
     @property
     def wins(self) -> np.ndarray:
@@ -120,7 +123,14 @@ class Outcomes:
     def reshape(self, *shape) -> "Outcomes":
         d = self.W.shape[-2:]
         return Outcomes(self.outcome.reshape(shape), self.verdict.reshape(shape), self.loss.reshape(shape),
-                        self.lambda_min.reshape(shape), self.steps.reshape(shape), self.W.reshape(*shape, *d))
+                        self.lambda_min.reshape(shape), self.steps.reshape(shape), self.W.reshape(*shape, *d),
+                        None if self.newton_step is None else self.newton_step.reshape(shape))
+
+    def select(self, cols) -> "Outcomes":
+        """The subnetwork columns ``cols`` of ``(S, C)`` outcomes, or column ``cols`` as ``(S,)``."""
+        return Outcomes(self.outcome[:, cols], self.verdict[:, cols], self.loss[:, cols],
+                        self.lambda_min[:, cols], self.steps[:, cols], self.W[:, cols],
+                        None if self.newton_step is None else self.newton_step[:, cols])
 
 
 def train_students(W0: torch.Tensor, *, lr: float, max_steps: int = 30_000, grad_tol: float = 1e-9,
@@ -140,6 +150,7 @@ def train_students(W0: torch.Tensor, *, lr: float, max_steps: int = 30_000, grad
     W = torch.empty(S, n, d, dtype=_DT)
     loss = np.full(S, np.nan)
     lam = np.full(S, np.nan)
+    newton = np.full(S, np.nan)
     steps = np.zeros(S, dtype=np.int64)
     verdict = np.empty(S, dtype=object)
     outcome = np.full(S, UNRESOLVED, dtype=np.int64)
@@ -166,7 +177,19 @@ def train_students(W0: torch.Tensor, *, lr: float, max_steps: int = 30_000, grad
                 outcome[j] = WIN
             elif c.verdict == "strict_local_minimum" and c.loss >= bad_tol:
                 outcome[j] = FAIL
-    return Outcomes(outcome, verdict, loss, lam, steps, W)
+    fails = torch.as_tensor(np.flatnonzero(outcome == FAIL))
+    for lo in range(0, fails.numel(), finisher_chunk):
+        ids = fails[lo:lo + finisher_chunk]
+        newton[ids.numpy()] = newton_step_length(W[ids]).numpy()
+    return Outcomes(outcome, verdict, loss, lam, steps, W, newton)
+
+
+def newton_step_length(W: torch.Tensor) -> torch.Tensor:
+    """``‖H⁻¹ g‖`` at students ``W (S, n, d)`` (closed-form gradient and Hessian): at a strict minimum,
+    about the distance to the exact critical point. ``(S,)``."""
+    _, g = ss.loss_and_gradient(W)
+    H = ss.hessian(W)
+    return torch.linalg.solve(H, g.reshape(W.shape[0], -1, 1)).squeeze(-1).norm(dim=1)
 
 
 def train_subnetworks(W0: torch.Tensor, idx: torch.Tensor, **kwargs) -> Outcomes:
@@ -279,7 +302,10 @@ class TicketExperiment:
     subnetworks of the first ``k + 2`` neurons, ``sub (S, C)`` their outcomes alone (column 0, neurons
     ``0..k-1``, is the width-``k`` student itself). ``wide``: width -> outcomes ``(S,)``.
     ``sampled_idx (m, k)``/``sampled (S, m)``: sampled subnetworks of the widest student (m may be 0).
-    Step size ``lr_scale / width`` for every student."""
+    Step size ``lr_scale / width`` for every student: ``sub`` at ``lr_scale / k``, the width-``k``
+    rate. ``matched[n]`` (``k < n <= k + max_extra``): the width-``n`` student's subnetworks trained
+    alone again with the wide student's own step ``lr_scale / n``, so that a seed-by-seed comparison
+    differs only in the neurons (empty when run without ``matched_step``)."""
     k: int
     W0: torch.Tensor
     idx: torch.Tensor
@@ -288,6 +314,7 @@ class TicketExperiment:
     sampled_idx: torch.Tensor
     sampled: Outcomes | None
     lr_scale: float
+    matched: dict = field(default_factory=dict)
 
     def columns_within(self, n: int) -> np.ndarray:
         """Columns of ``idx`` that are subnetworks of the width-``n`` student (all neurons < n)."""
@@ -297,19 +324,32 @@ class TicketExperiment:
     def max_extra(self) -> int:
         return int(self.idx.max()) + 1 - self.k
 
-    def subnetworks_of(self, n: int) -> np.ndarray:
-        """Outcome codes ``(S, C(n, k))`` of the width-``n`` student's subnetworks (``k <= n <= k + max_extra``)."""
+    def subnetworks_of(self, n: int, *, matched: bool = False) -> np.ndarray:
+        """Outcome codes ``(S, C(n, k))`` of the width-``n`` student's subnetworks (``k <= n <= k +
+        max_extra``), trained at step ``lr_scale / k`` or, with ``matched``, at the wide step."""
+        return self.subnetwork_outcomes(n, matched=matched).outcome
+
+    def subnetwork_outcomes(self, n: int, *, matched: bool = False) -> Outcomes:
+        """As :meth:`subnetworks_of`, the whole :class:`Outcomes` (weights, certificates)."""
         if not self.k <= n <= self.k + self.max_extra:
             raise ValueError(f"n must be in [{self.k}, {self.k + self.max_extra}] (all subnetworks are "
                              f"trained only there), got {n}")
-        return self.sub.outcome[:, self.columns_within(n)]
+        if matched and n > self.k:
+            if n not in self.matched:
+                raise ValueError(f"matched: no subnetworks trained at the width-{n} step (run_experiment "
+                                 f"with matched_step=True)")
+            return self.matched[n]
+        return self.sub.select(self.columns_within(n))
 
 
 def run_experiment(k: int, n_seeds: int, seed: int, *, widths=None, max_extra: int = 2, n_sampled: int = 0,
-                   lr_scale: float = 5.0, max_steps: int = 30_000, **kwargs) -> TicketExperiment:
+                   lr_scale: float = 5.0, max_steps: int = 30_000, matched_step: bool = False,
+                   **kwargs) -> TicketExperiment:
     """Train, per seed, the students of ``widths`` (default ``k, k+1, k+2, 2k``) and every width-``k``
     subnetwork of the first ``k + max_extra`` neurons alone (``max_extra`` 1 or 2), plus ``n_sampled``
-    random subnetworks of the widest student. Other keyword arguments go to :func:`train_students`."""
+    random subnetworks of the widest student. With ``matched_step``, the subnetworks of each width
+    ``n = k+1 .. k+max_extra`` are trained a second time at the step ``lr_scale / n`` of the width-``n``
+    student (:attr:`TicketExperiment.matched`). Other keyword arguments go to :func:`train_students`."""
     k = check_int("k", k, min=1)
     max_extra = check_int("max_extra", max_extra, min=0, max=2)
     n_seeds = check_int("n_seeds", n_seeds, min=1)
@@ -326,8 +366,7 @@ def run_experiment(k: int, n_seeds: int, seed: int, *, widths=None, max_extra: i
     for n in widths:
         if n == k:   # the width-k student is subnetwork 0: same weights, same step, same run
             o = sub
-            wide[n] = Outcomes(o.outcome[:, 0], o.verdict[:, 0], o.loss[:, 0], o.lambda_min[:, 0],
-                               o.steps[:, 0], o.W[:, 0])
+            wide[n] = o.select(0)
         else:
             wide[n] = train_students(W0[:, :n].contiguous(), lr=lr_scale / n, **common)
     n_sampled = check_int("n_sampled", n_sampled, min=0)
@@ -336,7 +375,12 @@ def run_experiment(k: int, n_seeds: int, seed: int, *, widths=None, max_extra: i
         sampled = train_subnetworks(W0[:, :max(widths)], sidx, lr=lr_scale / k, **common)
     else:
         sidx, sampled = torch.zeros(0, k, dtype=torch.int64), None
-    return TicketExperiment(k, W0, idx, sub, wide, sidx, sampled, lr_scale)
+    matched = {}
+    if matched_step:
+        for n in range(k + 1, k + max_extra + 1):
+            cols = np.flatnonzero((idx.max(dim=1).values < n).numpy())
+            matched[n] = train_subnetworks(W0, idx[cols], lr=lr_scale / n, **common)
+    return TicketExperiment(k, W0, idx, sub, wide, sidx, sampled, lr_scale, matched)
 
 
 def width_k_rate(sub: np.ndarray, level: float = 0.95) -> dict:
