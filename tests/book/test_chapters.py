@@ -141,3 +141,17 @@ def test_set_repository_updates_every_copy(tmp_path):
     assert set_repository(root, url) == [], "a second run changes nothing"
     with pytest.raises(ValueError, match=r"^URL must look like https://github.com/OWNER/NAME"):
         set_repository(root, "https://example.com/x")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_parameters_cells_hold_one_line_per_value(path):
+    """A reader (and papermill) reads `name = value  # comment` lines; a formatter that wraps a long
+    comment into a multi-line value makes the cell hard to read: shorten the comment instead."""
+    if path.parent.name == "_templates":
+        return
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    bad = [ln for ln in cell.source.splitlines()
+           if ln.strip() and not ln.lstrip().startswith("#")
+           and not re.match(r"^[A-Za-z_]\w* = \S.*$", ln)]
+    assert not bad, f"{path.name}: parameters cell lines that are not `name = value`: {bad}"
