@@ -4,8 +4,10 @@ Every random draw in the library comes from a ``torch.Generator`` derived from `
 the same pair always gives the same generator, different streams give independent ones, and the
 global RNG is never touched. Stream names in use: ``"init/<s>"`` (student s of an MLP batch),
 ``"init"`` (Safran-Shamir students), ``"teacher"``, ``"data"``, ``"split"``, ``"batch"``,
-``"probe"`` and ``"probe/<s>"``, ``"mask/<s>"``, ``"shuffle/<s>"``; ``derive_seed(seed, "reinit")``
-seeds the re-initialised lottery control.
+``"probe"`` and ``"probe/<s>"``, ``"mask/<s>"``, ``"shuffle/<s>"``, ``"census/fingerprint"``;
+``derive_seed(seed, "reinit")`` seeds the re-initialised lottery control,
+``derive_seed(seed, "context")`` the fresh draw of a ticket's context (:mod:`overparam.context`) and
+``derive_seed(seed, "census/smooth/<m>")`` the smooth-teacher census's students of width ``m``.
 """
 from __future__ import annotations
 
