@@ -32,6 +32,39 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bookpipe import REPO, BuildError, chapters, check_profiles, fail, load_profile  # noqa: E402
 
 BUILD_ENV = "OVERPARAM_BOOK_BUILD"
+PROGRESS_ENV = "OVERPARAM_PROGRESS"  # overparam.book.progress appends its lines to this file
+
+
+class FollowProgress:
+    """Print the lines the chapters' kernels append to the progress file, while they run."""
+
+    def __init__(self, path: Path):
+        import threading
+
+        self.path, self.stop, self.pos = path, threading.Event(), 0
+        path.write_text("")
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _emit(self) -> None:
+        with open(self.path) as fh:
+            fh.seek(self.pos)
+            text = fh.read()
+            self.pos = fh.tell()
+        if text:
+            print("\n" + text.rstrip("\n"), flush=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(2.0):
+            self._emit()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        self._emit()
 
 
 def vendor_js(node_modules: Path, static: Path) -> None:
@@ -190,6 +223,7 @@ def main(argv=None) -> int:
         stage(root, src, args.node_modules.resolve())
 
         os.environ[BUILD_ENV] = "1"  # chapters' kernels inherit it (see overparam.book.in_book_build)
+        os.environ[PROGRESS_ENV] = str(staging / "progress.log")
         os.environ.setdefault("PYTHONHASHSEED", "0")
         results: dict[str, Path] = {}
         for name, nb in chs.items():
@@ -199,7 +233,8 @@ def main(argv=None) -> int:
             params = {"profile": args.profile, **profile.get(name, {})} if args.profile != "quick" else None
             hide_setup_cell(staged, root)
             print(f"  executing {name} ...", end=" ", flush=True)
-            seconds = execute(name, staged, params, build_dir / "failed", args.cell_timeout)
+            with FollowProgress(staging / "progress.log"):
+                seconds = execute(name, staged, params, build_dir / "failed", args.cell_timeout)
             print(f"{seconds:.0f} s", flush=True)
             res = staged.parent / "results" / name
             if not (res / "summary.json").is_file():

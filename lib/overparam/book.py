@@ -59,6 +59,7 @@ controls beyond the precomputed grid. ``panels({"label": fig, ...})`` builds the
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import json
@@ -73,7 +74,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 __all__ = ["check_parameters", "save_results", "load_results", "to_json_value", "panels", "explore",
            "in_book_build", "STANDARD_SPEC", "BUILD_ENV", "format_interval", "show_table", "VERDICTS",
-           "verdict", "finding", "progress"]
+           "verdict", "finding", "progress", "PROGRESS_ENV"]
 
 BUILD_ENV = "OVERPARAM_BOOK_BUILD"
 
@@ -371,7 +372,9 @@ def show_table(df, *, intervals: Mapping[str, tuple[str, str, str]] | None = Non
         raise ValueError(f"formats names columns that are not in the table: {unknown}")
     fmt = {c: f"{{:.{d}f}}" for c in out.columns if pd.api.types.is_float_dtype(out[c])}
     fmt.update(formats or {})
-    return out.style.hide(axis="index").format(fmt, na_rep="–")
+    # a table id from the content, not a random one: nbval compares two runs' HTML
+    uid = hashlib.sha1(out.to_csv(index=False).encode()).hexdigest()[:10]
+    return out.style.hide(axis="index").format(fmt, na_rep="–").set_uuid(uid)
 
 
 #: The one-word verdicts a chapter gives each claim it tests (the front page's results table).
@@ -410,25 +413,32 @@ def finding(claim: str, experiment: str, result: str, verdict: str) -> dict:
 
 # --- progress on long runs -------------------------------------------------------------------------
 
+PROGRESS_ENV = "OVERPARAM_PROGRESS"
+
+
 def progress(iterable, label: str, *, total: int | None = None, stream=None):
-    """Yield from ``iterable``, writing one line per item to the build's console:
+    """Yield from ``iterable``, reporting one line per item to the build's console:
     ``label: 3/15 (42 s)``.
 
-    The line goes to the process's real standard error (``sys.__stderr__``), not to the notebook's
-    captured output: in the book build (papermill) it appears in the build log beside
-    "executing <chapter>", and never in the HTML or in nbval's comparison. ``stream`` overrides it
-    (tests)."""
-    import sys
+    The line is appended to the file named by the environment variable ``OVERPARAM_PROGRESS``,
+    which ``scripts/build_book.py`` sets and follows, printing each line as it comes; it never
+    reaches the notebook (a kernel forwards even its process's own standard error into the
+    notebook's outputs), so the HTML and nbval's comparison stay clean. Without the variable (a live
+    kernel, nbval) nothing is written. ``stream`` overrides the destination (tests)."""
     import time
 
     if not isinstance(label, str) or not label.strip():
         raise ValueError(f"label must be a non-empty string, got {label!r}")
     items = list(iterable)
     n = len(items) if total is None else total
-    out = stream if stream is not None else sys.__stderr__
+    path = os.environ.get(PROGRESS_ENV)
     t0 = time.perf_counter()
     for i, item in enumerate(items, start=1):
         yield item
-        if out is not None:
-            out.write(f"    {label}: {i}/{n} ({time.perf_counter() - t0:.0f} s)\n")
-            out.flush()
+        line = f"    {label}: {i}/{n} ({time.perf_counter() - t0:.0f} s)\n"
+        if stream is not None:
+            stream.write(line)
+            stream.flush()
+        elif path:
+            with open(path, "a") as fh:
+                fh.write(line)

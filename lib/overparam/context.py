@@ -150,7 +150,7 @@ def pick_rounds(densities: Sequence[float], chain: np.ndarray) -> tuple[int, ...
 # ---------------------------------------------------------------------- building blocks
 def fresh_draw(net0: MLP, seed: int) -> MLP:
     """A fresh draw from ``net0``'s initialisation (PyTorch's default, as
-    :func:`overparam.lottery. run_lottery` uses): ``init_mlp`` under ``derive_seed(seed,
+    :func:`overparam.lottery.run_lottery` uses): ``init_mlp`` under ``derive_seed(seed,
     "context")``, same sizes, dtype, device."""
     seed = check_int("seed", seed, min=0)
     return init_mlp(

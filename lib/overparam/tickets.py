@@ -349,7 +349,7 @@ def run_experiment(k: int, n_seeds: int, seed: int, *, widths=None, max_extra: i
     subnetwork of the first ``k + max_extra`` neurons alone (``max_extra`` 1 or 2), plus ``n_sampled``
     random subnetworks of the widest student. With ``matched_step``, the subnetworks of each width
     ``n = k+1 .. k+max_extra`` are trained a second time at the step ``lr_scale / n`` of the width-``n``
-    student (:attr:`TicketExperiment.matched`). Other keyword arguments go to :func:`train_students`."""
+    student (``TicketExperiment.matched``). Other keyword arguments go to :func:`train_students`."""
     k = check_int("k", k, min=1)
     max_extra = check_int("max_extra", max_extra, min=0, max=2)
     n_seeds = check_int("n_seeds", n_seeds, min=1)

@@ -203,14 +203,27 @@ def test_verdict_and_finding():
         book.finding("3", "x", " ", "supported")
 
 
-def test_progress_writes_one_line_per_item_outside_the_notebook_output(capsys):
+def test_progress_writes_one_line_per_item_outside_the_notebook_output(capsys, tmp_path, monkeypatch):
     import io
     log = io.StringIO()
     assert list(book.progress([3, 4, 5], "teacher widths", stream=log)) == [3, 4, 5]
     lines = log.getvalue().splitlines()
     assert len(lines) == 3 and lines[0].strip().startswith("teacher widths: 1/3 (")
     assert lines[-1].strip().startswith("teacher widths: 3/3 (")
+    monkeypatch.delenv(book.PROGRESS_ENV, raising=False)
+    assert list(book.progress([1, 2], "silent")) == [1, 2]
+    target = tmp_path / "progress.log"
+    monkeypatch.setenv(book.PROGRESS_ENV, str(target))
+    assert list(book.progress("ab", "to the build")) == ["a", "b"]
+    assert [ln.split(" (")[0].strip() for ln in target.read_text().splitlines()] == [
+        "to the build: 1/2", "to the build: 2/2"]
     out = capsys.readouterr()
     assert out.out == "" and out.err == "", "nothing reaches the captured (notebook) output"
     with pytest.raises(ValueError, match=r"^label\b"):
         list(book.progress([1], ""))
+
+
+def test_show_table_html_is_the_same_in_two_runs():
+    df = pd.DataFrame({"a": [1.0, 2.0], "b": [3, 4]})
+    assert book.show_table(df).to_html() == book.show_table(df.copy()).to_html()
+    assert book.show_table(df).to_html() != book.show_table(df.assign(b=[3, 5])).to_html()
