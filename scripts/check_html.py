@@ -185,8 +185,11 @@ def check_page(page, base: str, rel: Path, html: Path, shots: Path) -> list[str]
     # the theme's dark mode (pydata-sphinx-theme reads data-theme on <html>): a second screenshot
     page.evaluate("() => { document.documentElement.dataset.theme = 'dark'; }")
     page.screenshot(path=str(shot.with_suffix(".dark.png")), full_page=True)
-    for line in page.evaluate(JS_CODE_WIDE):   # opens collapsed cells, so after the screenshot
-        problems.append(f"a code line is wider than its box: {line.strip()[:80]!r}")
+    # chapters and the front page (the API page's docstring formulas may scroll): opens collapsed
+    # cells, so after the screenshot
+    if source_nb.exists() or rel.name == "index.html":
+        for line in page.evaluate(JS_CODE_WIDE):
+            problems.append(f"a code line is wider than its box: {line.strip()[:80]!r}")
     return problems
 
 

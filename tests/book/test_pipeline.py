@@ -125,11 +125,14 @@ def test_browser_check_limits_visible_code_and_wide_lines(tmp_path):
     (html / "many.html").write_text(f'<html><body><main>{cell * 6}</main></body></html>')
     wide = ('<div class="cell_input"><pre style="width: 200px; overflow: auto">'
             f'y = "{"w" * 150}"</pre></div>')
-    (html / "wide.html").write_text(f'<html><body><main><details>{wide}</details></main></body></html>')
+    (html / "book").mkdir()                        # a chapter page: made from a notebook
+    (html / "_sources" / "book").mkdir(parents=True)
+    (html / "_sources" / "book" / "wide.ipynb").write_text("{}")
+    (html / "book" / "wide.html").write_text(f'<html><body><main><details>{wide}</details></main></body></html>')
     proc = run_script("check_html.py", html, "--screenshots", tmp_path / "shots")
     assert proc.returncode != 0
     assert "ok   index.html" in proc.stdout, proc.stdout + proc.stderr
-    assert "FAIL many.html" in proc.stdout and "FAIL wide.html" in proc.stdout
+    assert "FAIL many.html" in proc.stdout and "FAIL book/wide.html" in proc.stdout
     assert "6 code inputs visible without a click (at most 5)" in proc.stderr
     assert "a code line is wider than its box: 'y = \"www" in proc.stderr
     assert (tmp_path / "shots" / "index.html.png").is_file()
