@@ -556,6 +556,8 @@ def safran_shamir_census(
         ("dedup_tol", dedup_tol),
     ):
         check_float(name, v, min=0.0, min_inclusive=False)
+    finishing = dict(finish_iter=finish_iter, loss_tol=loss_tol, grad_tol=grad_tol,
+                     eig_tol=eig_tol, dedup_tol=dedup_tol, chunk=chunk)
     points = []
     for k in _progress(ks, "census: Safran-Shamir teacher widths"):
         ns = sorted({k + e for e in extra} | ({2 * k} if k in double_ks else set()))
@@ -580,12 +582,7 @@ def safran_shamir_census(
                     _ss.objective(n, k),
                     lambda th, n=n, k=k: th.reshape(-1, n, k),
                     permute_columns=True,
-                    finish_iter=finish_iter,
-                    loss_tol=loss_tol,
-                    grad_tol=grad_tol,
-                    eig_tol=eig_tol,
-                    dedup_tol=dedup_tol,
-                    chunk=chunk,
+                    **finishing,
                 )
             )
     return Census("safran_shamir", tuple(points))
@@ -637,6 +634,8 @@ def smooth_census(
     ts = _data.teacher_student(
         d, r_star, n_samples, seed, activation="g", output="normal"
     )
+    finishing = dict(finish_iter=finish_iter, loss_tol=loss_tol, grad_tol=grad_tol,
+                     eig_tol=eig_tol, dedup_tol=dedup_tol, chunk=chunk)
     points = []
     for m in _progress(widths, "census: smooth-teacher student widths"):
         net = _mlp.init_mlp(
@@ -676,12 +675,7 @@ def smooth_census(
                 fn,
                 rows_of,
                 permute_columns=False,
-                finish_iter=finish_iter,
-                loss_tol=loss_tol,
-                grad_tol=grad_tol,
-                eig_tol=eig_tol,
-                dedup_tol=dedup_tol,
-                chunk=chunk,
+                **finishing,
             )
         )
     return Census("smooth", tuple(points))

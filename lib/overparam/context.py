@@ -396,38 +396,26 @@ def _mnist1d_rows(lot, picked, chain, masks, scales, ctx, ft, data) -> pd.DataFr
         move_dense = ticket_movement(dense_net, lot.net0, m)
         for s in range(S):
             t, d = t_rows.iloc[s], d_rows.iloc[s]
-            rows.append(
-                dict(
-                    condition="ticket_alone",
-                    round=r,
-                    density=dens,
-                    scale=nan,
-                    seed=s,
-                    test_acc=t.test_acc,
-                    final_test_acc=t.final_test_acc,
-                    ticket_part_acc=t.final_test_acc,
-                    ticket_move=move_alone[s],
-                    ticket_move_ratio=1.0,
-                    stop_step=t.stop_step,
-                    censored=t.censored,
+            for cond, run, part, move in (
+                ("ticket_alone", t, t.final_test_acc, move_alone[s]),
+                ("dense", d, part_dense[s], move_dense[s]),
+            ):
+                rows.append(
+                    dict(
+                        condition=cond,
+                        round=r,
+                        density=dens,
+                        scale=nan,
+                        seed=s,
+                        test_acc=run.test_acc,
+                        final_test_acc=run.final_test_acc,
+                        ticket_part_acc=part,
+                        ticket_move=move,
+                        ticket_move_ratio=move / move_alone[s],
+                        stop_step=run.stop_step,
+                        censored=run.censored,
+                    )
                 )
-            )
-            rows.append(
-                dict(
-                    condition="dense",
-                    round=r,
-                    density=dens,
-                    scale=nan,
-                    seed=s,
-                    test_acc=d.test_acc,
-                    final_test_acc=d.final_test_acc,
-                    ticket_part_acc=part_dense[s],
-                    ticket_move=move_dense[s],
-                    ticket_move_ratio=move_dense[s] / move_alone[s],
-                    stop_step=d.stop_step,
-                    censored=d.censored,
-                )
-            )
             acc0, acc1 = ft.history["test_acc"][i * S + s]
             rows.append(
                 dict(
