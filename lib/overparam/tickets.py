@@ -187,9 +187,10 @@ def train_students(W0: torch.Tensor, *, lr: float, max_steps: int = 30_000, grad
 def newton_step_length(W: torch.Tensor) -> torch.Tensor:
     """``‖H⁻¹ g‖`` at students ``W (S, n, d)`` (closed-form gradient and Hessian): at a strict minimum,
     about the distance to the exact critical point. ``(S,)``."""
+    from .census import newton_step_length as step_length  # one definition of the step
+
     _, g = ss.loss_and_gradient(W)
-    H = ss.hessian(W)
-    return torch.linalg.solve(H, g.reshape(W.shape[0], -1, 1)).squeeze(-1).norm(dim=1)
+    return step_length(g.reshape(W.shape[0], -1), ss.hessian(W))
 
 
 def train_subnetworks(W0: torch.Tensor, idx: torch.Tensor, **kwargs) -> Outcomes:
