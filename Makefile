@@ -16,8 +16,12 @@ export MALLOC_TRIM_THRESHOLD_ ?= 1000000000
 export MALLOC_TOP_PAD_ ?= 268435456
 # quick: the notebooks' own defaults (~1 min per chapter); paper: book/_params/paper.yml
 PROFILE ?= quick
+# WORKERS > 1: the chapters' seed sweeps sharded over a Dask cluster (a LocalCluster, or the scheduler at
+# $DASK_SCHEDULER_ADDRESS); DEVICE: cpu, cuda or auto for the chapters and `make unit` / `make bench`.
+WORKERS ?= 1
+DEVICE ?= cpu
 
-.PHONY: env node unit lint bench test book book-quick nbval pipeline browser colab-check set-repository clean
+.PHONY: env node unit lint bench test book book-quick nbval claims pipeline browser colab-check set-repository clean
 
 env: $(VENV)/.installed
 
@@ -51,7 +55,7 @@ bench: env
 
 # Executes every chapter of _toc.yml (papermill), renders _build/html; PROFILE=paper for publication scale.
 book: env node
-	$(PY) scripts/build_book.py --profile $(PROFILE)
+	$(PY) scripts/build_book.py --profile $(PROFILE) --workers $(WORKERS) --device $(DEVICE)
 
 book-quick: env node
 	$(PY) scripts/build_book.py --profile quick
@@ -60,6 +64,11 @@ book-quick: env node
 # must equal the papermill run's (determinism, no third execution).
 nbval: env
 	$(PY) scripts/nbval_check.py
+
+# Each chapter's claims check must fail on data broken on purpose (tests/book/sabotage/<chapter>.py):
+# one quick-profile run per chapter, the analysis cells re-run per broken-data case.
+claims: env
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) scripts/claims_can_fail.py
 
 # Pipeline tests on small fixture books (failing chapter, mistyped parameter, ...): about a minute.
 pipeline: env node
@@ -83,6 +92,7 @@ test: env node
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory book-quick
 	$(MAKE) --no-print-directory nbval
+	$(MAKE) --no-print-directory claims
 	$(MAKE) --no-print-directory pipeline
 	$(MAKE) --no-print-directory browser
 	$(MAKE) --no-print-directory colab-check

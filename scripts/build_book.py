@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Build the book: stage a copy, execute every chapter with papermill, render with jupyter-book.
 
-    python scripts/build_book.py [--profile quick|paper] [--root DIR]
+    python scripts/build_book.py [--profile quick|paper] [--root DIR] [--workers N] [--device D]
 
 1. Reads the chapters from `_toc.yml` (every entry that is an .ipynb) and checks that every key of every
    profile in `book/_params/` is a name in the chapter's `parameters` cell.
@@ -9,7 +9,9 @@
    (MathJax, the ipywidgets HTML manager) from node_modules into its `book/_static/vendor/`.
 3. Executes the staged chapters one after another with papermill, in the notebook's folder, with
    OVERPARAM_BOOK_BUILD=1: quick = the notebook's defaults (results_dir "results/<chapter>" beside the
-   staged notebook); paper = `profile` and the chapter's section of paper.yml injected.
+   staged notebook); paper = `profile` and the chapter's section of paper.yml injected. `--workers N`
+   (N > 1: the chapters' seed sweeps sharded over a Dask cluster, see overparam.shard) and `--device`
+   ("cpu", "cuda", "auto") are injected into every chapter whose parameters cell names them.
    A chapter that raises stops the build with the chapter, the cell and the error named.
 4. `jupyter-book build` with execution off and `-W -n --keep-going` (every warning is an error).
 5. Copies each chapter's results folder to `html/_results/<chapter>/`; keeps the executed notebooks.
@@ -29,7 +31,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bookpipe import REPO, BuildError, chapters, check_profiles, fail, load_profile  # noqa: E402
+from bookpipe import (  # noqa: E402
+    REPO, BuildError, assigned_parameters, chapters, check_profiles, fail, load_profile,
+)
 
 BUILD_ENV = "OVERPARAM_BOOK_BUILD"
 PROGRESS_ENV = "OVERPARAM_PROGRESS"  # overparam.book.progress appends its lines to this file
@@ -205,8 +209,14 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default=os.environ.get("PROFILE", "quick"))
     ap.add_argument("--root", type=Path, default=REPO, help="the book's root (has _config.yml, _toc.yml, book/)")
     ap.add_argument("--node-modules", type=Path, default=REPO / "node_modules")
+    ap.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS") or 1),
+                    help="Dask workers for the chapters' seed sweeps (1: one process, no Dask)")
+    ap.add_argument("--device", default=os.environ.get("DEVICE") or "cpu", choices=("cpu", "cuda", "auto"),
+                    help="torch device of the chapters' experiments")
     ap.add_argument("--cell-timeout", type=int, default=1800, help="seconds per cell (quick chapters: ~1 min each)")
     args = ap.parse_args(argv)
+    if args.workers < 1:
+        ap.error(f"--workers must be an integer >= 1, got {args.workers}")
     root = args.root.resolve()
     t_start = time.perf_counter()
     build_dir = root / "_build"
@@ -230,11 +240,15 @@ def main(argv=None) -> int:
             staged = src / nb.relative_to(root)
             # quick = the notebook's defaults: nothing injected; otherwise papermill adds a visible
             # "injected-parameters" cell, so the page shows the settings it was computed with.
-            params = {"profile": args.profile, **profile.get(name, {})} if args.profile != "quick" else None
+            params = {"profile": args.profile, **profile.get(name, {})} if args.profile != "quick" else {}
+            names = assigned_parameters(nb)
+            params.update({key: value for key, value, default in (("workers", args.workers, 1),
+                                                                   ("device", args.device, "cpu"))
+                           if value != default and key in names})
             hide_setup_cell(staged, root)
             print(f"  executing {name} ...", end=" ", flush=True)
             with FollowProgress(staging / "progress.log"):
-                seconds = execute(name, staged, params, build_dir / "failed", args.cell_timeout)
+                seconds = execute(name, staged, params or None, build_dir / "failed", args.cell_timeout)
             print(f"{seconds:.0f} s", flush=True)
             res = staged.parent / "results" / name
             if not (res / "summary.json").is_file():

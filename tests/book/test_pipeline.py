@@ -6,7 +6,7 @@ import shutil
 
 import yaml
 
-from conftest import FIXTURES, build, make_book, run_script
+from conftest import FIXTURES, REPO, build, make_book, run_script
 
 
 def test_passing_book_builds_and_publishes_results(built_book):
@@ -182,3 +182,22 @@ def test_parameter_line_papermill_cannot_read_is_named(tmp_path):
     proc = build(root)
     assert proc.returncode != 0
     assert "papermill cannot read the parameter line(s) for width" in proc.stderr, proc.stderr
+
+
+def test_workers_are_injected_only_where_the_chapter_names_them(tmp_path):
+    root = make_book(tmp_path / "book", ["passing"])
+    proc = run_script("build_book.py", "--root", root, "--workers", "2", "--node-modules", REPO / "node_modules")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    executed = json.loads((root / "_build" / "executed" / "book" / "passing.ipynb").read_text())
+    assert not any("injected-parameters" in c["metadata"].get("tags", []) for c in executed["cells"])
+    nb_path = root / "book" / "passing.ipynb"
+    nb = json.loads(nb_path.read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    cell["source"] = "".join(cell["source"]) + "\nworkers = 1\n"
+    nb_path.write_text(json.dumps(nb))
+    proc = run_script("build_book.py", "--root", root, "--workers", "2", "--node-modules", REPO / "node_modules")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    executed = json.loads((root / "_build" / "executed" / "book" / "passing.ipynb").read_text())
+    injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert len(injected) == 1 and "workers = 2" in "".join(injected[0]["source"])
+    assert "--workers must be an integer >= 1" in run_script("build_book.py", "--root", root, "--workers", "0").stderr
