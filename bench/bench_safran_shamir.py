@@ -4,7 +4,7 @@
    reference (``_loss_grad_reference``): k = n = 20, 300 students (the escape-dimensions chapter's largest
    rate runs), one torch thread as gradient descent uses. Also their largest difference.
 2. The Hessian at a split point assembled from the narrow Hessian (``split_hessian``) against computing it
-   anew (``hessian(split_neuron(...))``): 100 students, k = n = 20, each of the 20 neurons split at one mu,
+   anew (``hessian(split_student_neuron(...))``): 100 students, k = n = 20, each of the 20 neurons split at one mu,
    the two computed alternately; the narrow Hessian, computed once, is charged to the fast path.
 """
 import os
@@ -13,6 +13,7 @@ import time
 import torch
 
 from overparam import safran_shamir as ss
+from overparam import ss_dynamics as ssd
 
 
 def _best(fn, repeats):
@@ -47,15 +48,15 @@ def main():
 
     Wm = ss.init_students(20, 20, 100, seed=1)
     mu = 0.3
-    ss.hessian(Wm[:2]), ss.split_hessian(Wm[:2], 0, mu)                   # warm-up
+    ss.hessian(Wm[:2]), ssd.split_hessian(Wm[:2], 0, mu)                   # warm-up
     t0 = time.perf_counter()
     H = ss.hessian(Wm)                      # the narrow Hessian, once: charged to the fast path
     t_fast, t_ref, diff = time.perf_counter() - t0, 0.0, 0.0
     for i in range(Wm.shape[1]):            # one split at a time: 20 of them held at once would be 2.8 GB
         t0 = time.perf_counter()
-        A = ss.split_hessian(Wm, i, mu, H)
+        A = ssd.split_hessian(Wm, i, mu, H)
         t1 = time.perf_counter()
-        B = ss.hessian(ss.split_neuron(Wm, i, mu))
+        B = ss.hessian(ssd.split_student_neuron(Wm, i, mu))
         t2 = time.perf_counter()
         t_fast, t_ref = t_fast + (t1 - t0), t_ref + (t2 - t1)
         diff = max(diff, float((A - B).abs().max()))

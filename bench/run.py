@@ -4,7 +4,9 @@ Each bench asserts the accuracy bar it states (fast path equal to its reference)
 `make bench` with a non-zero exit status.
 
 Each bench_*.py runs in a fresh process of its own: the Hessian bench's large autograd allocations left
-the heap in a state that made the training bench that followed it in the same process 1.5x slower."""
+the heap in a state that made the training bench that followed it in the same process 1.5x slower.
+bench_shard.py runs one Safran–Shamir sweep in this process and on a two-worker local Dask cluster
+(`sharded_vs_single_identical`, `sharded_2_workers_vs_single_speedup`)."""
 import subprocess
 import sys
 from pathlib import Path

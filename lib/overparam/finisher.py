@@ -73,29 +73,7 @@ def newton_finish(theta: torch.Tensor, fn: Callable, *, grad_tol: float = 1e-10,
     for it in range(1, max_iter + 1):
         if alive.numel() == 0:
             break
-        lam, Q = torch.linalg.eigh(H)
-        gt = torch.einsum("spq,sp->sq", Q, g)                      # Qᵀg
-        scale = lam.abs().amax(-1).clamp(min=1e-300)
-        step_c = -gt / (lam.abs() + (mu * scale).unsqueeze(-1))
-        p = torch.einsum("spq,sq->sp", Q, step_c)
-        pred = (gt * step_c).sum(-1) + 0.5 * (lam * step_c ** 2).sum(-1)   # model change (< 0)
-        xn = x + p
-        Ln, gnew, Hn = _call(fn, xn, alive.numel(), P)
-        gnn = torch.linalg.vector_norm(gnew, dim=-1)
-        finite = torch.isfinite(Ln) & torch.isfinite(gnn)
-        actual = Ln - L
-        rho = actual / pred.clamp(max=-1e-300)
-        tiny = (-pred) < 100 * eps * (L.abs() + 1e-300)
-        accept = finite & torch.where(tiny, gnn < gn, rho > 1e-4)
-        good = finite & ~tiny & (rho > 0.75)
-        mu = torch.where(accept & good, mu / 10, torch.where(accept, mu, mu * 10 + 1e-12))
-        mu = mu.clamp(max=1e12)
-        a = accept.unsqueeze(-1)
-        x = torch.where(a, xn, x)
-        L = torch.where(accept, Ln, L)
-        g = torch.where(a, gnew, g)
-        H = torch.where(a.unsqueeze(-1), Hn, H)
-        gn = torch.where(accept, gnn, gn)
+        x, L, g, H, gn, mu = _newton_step(fn, x, L, g, H, gn, mu, eps)
         iters[alive] = it
         out_x[alive], out_L[alive], out_gn[alive], out_H[alive] = x, L, gn, H
         keep = gn >= grad_tol
@@ -107,6 +85,31 @@ def newton_finish(theta: torch.Tensor, fn: Callable, *, grad_tol: float = 1e-10,
         theta=out_x, loss=out_L, grad_norm=out_gn, iterations=iters, converged=out_gn < grad_tol,
         distance=torch.linalg.vector_norm(out_x - theta0, dim=-1), lambda_min=lam_min,
     )
+
+
+def _newton_step(fn, x, L, g, H, gn, mu, eps):
+    """One damped Newton step per seed, accepted or not by the trust-ratio rule; the new
+    ``(x, L, g, H, gn, mu)``."""
+    lam, Q = torch.linalg.eigh(H)
+    gt = torch.einsum("spq,sp->sq", Q, g)                      # Qᵀg
+    scale = lam.abs().amax(-1).clamp(min=1e-300)
+    step_c = -gt / (lam.abs() + (mu * scale).unsqueeze(-1))
+    p = torch.einsum("spq,sq->sp", Q, step_c)
+    pred = (gt * step_c).sum(-1) + 0.5 * (lam * step_c ** 2).sum(-1)   # model change (< 0)
+    xn = x + p
+    Ln, gnew, Hn = _call(fn, xn, x.shape[0], x.shape[1])
+    gnn = torch.linalg.vector_norm(gnew, dim=-1)
+    finite = torch.isfinite(Ln) & torch.isfinite(gnn)
+    actual = Ln - L
+    rho = actual / pred.clamp(max=-1e-300)
+    tiny = (-pred) < 100 * eps * (L.abs() + 1e-300)
+    accept = finite & torch.where(tiny, gnn < gn, rho > 1e-4)
+    good = finite & ~tiny & (rho > 0.75)
+    mu = torch.where(accept & good, mu / 10, torch.where(accept, mu, mu * 10 + 1e-12))
+    mu = mu.clamp(max=1e12)
+    a = accept.unsqueeze(-1)
+    return (torch.where(a, xn, x), torch.where(accept, Ln, L), torch.where(a, gnew, g),
+            torch.where(a.unsqueeze(-1), Hn, H), torch.where(accept, gnn, gn), mu)
 
 
 def _call(fn, x, S, P):

@@ -1,4 +1,4 @@
-"""Hessians of MLP losses, batched over seeds, and the spectral tools that read them.
+"""Exact Hessians of MLP losses, batched over seeds (the spectral tools that read them: :mod:`overparam.spectra`).
 
 Exact Hessian
 -------------
@@ -28,39 +28,25 @@ block-diagonal or a Hadamard product with ``W_m``, so only ``B^T Psi B`` cores o
 general product. Only the lower triangle is assembled (directly in flatten order) and then mirrored, so
 ``H`` is exactly symmetric. Samples are processed in chunks so that no temporary much exceeds
 ``chunk_elements``. Measured (bench/bench_hessian.py): about 2000 parameters, N = 1000, see the README.
-
-Spectral tools
---------------
-They act on a :class:`SymmetricOperator` (batched: ``(S, R, P) -> (S, R, P)``), built from an explicit
-Hessian with :func:`as_operator` or from autograd Hessian-vector products with :func:`hvp_operator`.
-:func:`lanczos` (full reorthogonalisation; extreme eigenvalues), :func:`slq` (stochastic Lanczos quadrature:
-nodes and weights of a spectral density; :func:`smoothed_density` puts it on a grid) and
-:func:`hutchinson_trace` (with its standard error). Probe vectors are Rademacher, drawn for seed ``s`` of
-the batch from ``generator(seed, f"probe/{s}")`` (sub-streams of ``"probe"``), so seed ``s`` gets the same
-probes whatever the batch size. Eigenproblems use ``scipy.linalg.eigh_tridiagonal`` / ``eigvalsh`` only.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Callable
 
-import numpy as np
 import torch
-from scipy.linalg import eigh_tridiagonal
 from torch import Tensor
 
 from . import mlp as _mlp
-from .rng import generator
-from .validate import check_choice, check_float, check_int, check_shape, check_square_batch
+from .mlp import LOSSES
+from .validate import check_choice, check_int
 
 __all__ = [
-    "LOSSES", "LossGradHessian", "SymmetricOperator", "LanczosResult", "SpectralDensity",
-    "SmoothedDensity", "TraceEstimate", "FinishedMLP",
-    "hessian", "gradient", "loss_grad_hessian", "objective", "hvp", "hvp_operator", "as_operator",
-    "lanczos", "slq", "smoothed_density", "hutchinson_trace", "rademacher_probes", "finish_mlp",
+    "LOSSES", "LossGradHessian", "FinishedMLP", "hessian", "gradient", "loss_grad_hessian", "objective",
+    "finish_mlp",
 ]
 
-LOSSES = ("mse", "cross_entropy")
 _CHUNK_ELEMENTS = 1 << 24   # largest temporary (elements): 128 MB in float64
 
 
@@ -199,120 +185,144 @@ class _FlatBlocks:
 
 
 def _assemble(net, fb, kind, chunk_elements):
+    """The exact Hessian ``(S, P, P)`` from the forward/backward quantities ``fb``: per sample chunk the
+    Gauss-Newton part, the activation curvature and the bilinear terms, lower triangle only, then mirrored."""
     W = net.weights
-    L, S = len(W), net.n_seeds
-    N = fb["a_aug"][0].shape[1]
+    L = len(W)
     n_out = [w.shape[1] for w in W]
     n_in = [w.shape[2] for w in W]
     p_aug = [fb["a_aug"][l].shape[2] for l in range(L)]
     sizes = [n_out[l] * p_aug[l] for l in range(L)]
     P = sum(sizes)
-    H = torch.zeros(S, P, P, dtype=net.dtype, device=net.device)
-    fl = _FlatBlocks(H, n_out, n_in, [p > ni for p, ni in zip(p_aug, n_in)])
-
+    H = torch.zeros(net.n_seeds, P, P, dtype=net.dtype, device=net.device)
+    d = SimpleNamespace(W=W, L=L, S=net.n_seeds, N=fb["a_aug"][0].shape[1], n_out=n_out, n_in=n_in,
+                        p_aug=p_aug, sizes=sizes, P=P, H=H, kind=kind, chunk_elements=chunk_elements,
+                        fl=_FlatBlocks(H, n_out, n_in, [p > ni for p, ni in zip(p_aug, n_in)]),
+                        tile=int(max(64, min(P, 512))))
     # per-sample storage (Gauss-Newton Jacobian, the cores B, G, Psi) bounds the sample chunk
-    r_out = n_out[-1]
-    per = ((P if r_out == 1 else 0) + sum(n_out[l] * n_out[m] for l in range(L) for m in range(L))
+    per = ((P if n_out[-1] == 1 else 0) + sum(n_out[l] * n_out[m] for l in range(L) for m in range(L))
            + 4 * max(n_out) ** 2)
-    nc = int(max(1, min(N, chunk_elements // (S * per))))
-    tile = int(max(64, min(P, 512)))
-    for s0 in range(0, N, nc):
-        sl = slice(s0, min(N, s0 + nc))
-        A = [a[:, sl] for a in fb["a_aug"]]
-        sp = [v[:, sl] for v in fb["sp"]]
-        c = [v[:, sl] for v in fb["c"]]
-        dl = [v[:, sl] for v in fb["delta"]]
-        n = A[0].shape[1]
-        Bm = [None] * L                                        # B_m = dz_m/dz_{m-1} = W_m diag(sigma'_{m-1})
-        for m in range(1, L):
-            Bm[m] = W[m][:, None] * sp[m - 1][:, :, None, :]
-        G = [dict() for _ in range(L)]                         # G[m][l] = dz_m/dz_l, l < m
-        for m in range(1, L):
-            G[m][m - 1] = Bm[m]
-            for l in range(m - 1):
-                G[m][l] = Bm[m] @ G[m - 1][l]
-        # 1. Gauss-Newton, C C^T = H_out / N, CG_l = C^T dz_L/dz_l. One output: J^T J with J the flat
-        # Jacobian (lower triangle, row tiles). Several: cores CG_m^T CG_l, O(N P_m P_l) whatever the outputs
-        if kind == "mse":
-            CG = [G[L - 1][l] if l < L - 1 else None for l in range(L)]
-        else:
-            p = fb["p"][:, sl]
-            sq = p.sqrt()[:, :, :, None]
-            CG = [None if l == L - 1 else sq * (G[L - 1][l] - (p[:, :, None, :] @ G[L - 1][l]))
-                  for l in range(L)]
-            CG[L - 1] = sq * (torch.eye(r_out, dtype=p.dtype, device=p.device) - p[:, :, None, :])
-        eye = torch.eye(r_out, dtype=H.dtype, device=H.device).expand(S, n, r_out, r_out)
-        CG = [(eye if g is None else g) * N ** -0.5 for g in CG]
-        if r_out == 1:
-            J = H.new_empty(S, n, P)
-            for l in range(L):
-                o0, o1, _ = fl.parts[l][0]
-                J[:, :, o0:o1].view(S, n, n_out[l], n_in[l]).copy_(
-                    CG[l][:, :, 0, :, None] * A[l][:, :, None, :n_in[l]])
-                if p_aug[l] > n_in[l]:
-                    b0, b1, _ = fl.parts[l][1]
-                    J[:, :, b0:b1].copy_(CG[l][:, :, 0])
-            for a0 in range(0, P, tile):
-                a1 = min(P, a0 + tile)
-                H[:, a0:a1, :a1].add_(torch.bmm(J[:, :, a0:a1].transpose(1, 2), J[:, :, :a1]))
-            del J
-        else:
-            for m in range(L):
-                for l in range(m + 1):
-                    for i0, _, R in _outer_block(CG[m].transpose(2, 3) @ CG[l], A[m], A[l], chunk_elements):
-                        fl.add(m, l, R, i0)
-        # 2. activation curvature: Psi_m = diag(c_m) + dense_m, dense_m = B^T Psi_{m+1} B (hidden layers
-        # below the last), and the block (m, l) has core Psi_m G_{m<-l}
-        dense = [None] * L
-
-        def psi_times(m, X):                                   # Psi_m @ X
-            out = c[m][..., None] * X
-            return out if dense[m] is None else out + dense[m] @ X
-
-        for m in range(L - 2, -1, -1):
-            if m + 1 < L - 1:
-                dense[m] = Bm[m + 1].transpose(2, 3) @ psi_times(m + 1, Bm[m + 1])
-            # the diagonal part of block (m, m): sum_n c[n,i] a~[n,j] a~[n,h] on the (i, i) sub-blocks
-            X = (c[m][:, :, :, None] * A[m][:, :, None, :]).reshape(S, n, -1)
-            D = torch.bmm(X.transpose(1, 2), A[m]).reshape(S, n_out[m], p_aug[m], p_aug[m])
-            for V, ja, jb in fl.pieces(m, m):
-                V.diagonal(0, 1, 3).add_(D[:, :, ja, jb].permute(0, 2, 3, 1))
-            if dense[m] is not None:
-                for i0, _, R in _outer_block(dense[m], A[m], A[m], chunk_elements):
-                    fl.add(m, m, R, i0)
-            if m >= 1:
-                # block (m, m-1), diagonal part: core c_m[i] W_m[i,k] sigma'_{m-1}[k], so the block is
-                # W_m[i,k] * (U^T V)[(i,j),(k,h)] with U = c_m a~_m, V = sigma'_{m-1} a~_{m-1}: one product
-                l = m - 1
-                U = (c[m][:, :, :, None] * A[m][:, :, None, :]).reshape(S, n, sizes[m])
-                V = (sp[l][:, :, :, None] * A[l][:, :, None, :]).reshape(S, n, sizes[l])
-                M = torch.bmm(U.transpose(1, 2), V).reshape(S, n_out[m], p_aug[m], n_out[l], p_aug[l])
-                fl.add(m, l, M.mul_(W[m][:, :, None, :, None]))
-                if dense[m] is not None:
-                    for i0, _, R in _outer_block(dense[m] @ Bm[m], A[m], A[l], chunk_elements):
-                        fl.add(m, l, R, i0)
-            for l in range(m - 1):
-                for i0, _, R in _outer_block(psi_times(m, G[m][l]), A[m], A[l], chunk_elements):
-                    fl.add(m, l, R, i0)
-        # 3. bilinear terms of W_q a_{q-1}: block (q, l), l < q; only the W rows of W~_q
-        for q in range(1, L):
-            nq, ni = n_out[q], n_in[q]
-            # l = q-1: dz_{q-1}/dz_{q-1} = I, so only k = j: sum_n delta_q[i] sigma'[j] a~_{q-1}[h]
-            l = q - 1
-            X = (dl[q][:, :, :, None] * sp[l][:, :, None, :]).reshape(S, n, nq * ni)
-            D = torch.bmm(X.transpose(1, 2), A[l]).reshape(S, nq, ni, p_aug[l])
-            for V, _, jb in fl.pieces(q, l, rows_w_only=True):
-                V.diagonal(0, 2, 3).add_(D[:, :, :, jb].permute(0, 1, 3, 2))
-            for l in range(q - 1):
-                E = sp[q - 1][:, :, :, None] * G[q - 1][l]                # (S, n, ni, n_l)
-                Y = (dl[q][:, :, :, None] * A[l][:, :, None, :]).reshape(S, n, nq * p_aug[l])
-                R = torch.bmm(Y.transpose(1, 2), E.reshape(S, n, ni * n_out[l]))
-                R = R.reshape(S, nq, p_aug[l], ni, n_out[l]).permute(0, 1, 3, 4, 2)   # (i, j, k, h)
-                for V, _, jb in fl.pieces(q, l, rows_w_only=True):
-                    V.add_(R[..., jb])
+    nc = int(max(1, min(d.N, chunk_elements // (d.S * per))))
+    for s0 in range(0, d.N, nc):
+        ch = _chunk(d, fb, slice(s0, min(d.N, s0 + nc)))
+        _gauss_newton(d, ch)
+        _activation_curvature(d, ch)
+        _bilinear(d, ch)
     # the lower triangle (flat order) is complete: mirror it, so that H is exactly symmetric
     _mirror_lower(H)
     return H
+
+
+def _chunk(d, fb, sl):
+    """One sample chunk: inputs ``A``, ``sp`` (sigma'), ``c``, ``dl`` (delta), ``p`` (softmax), and the
+    cores ``Bm[m] = dz_m/dz_{m-1} = W_m diag(sigma'_{m-1})``, ``G[m][l] = dz_m/dz_l`` (``l < m``)."""
+    L, W = d.L, d.W
+    ch = SimpleNamespace(A=[a[:, sl] for a in fb["a_aug"]], sp=[v[:, sl] for v in fb["sp"]],
+                         c=[v[:, sl] for v in fb["c"]], dl=[v[:, sl] for v in fb["delta"]],
+                         p=fb["p"][:, sl] if d.kind != "mse" else None)
+    ch.n = ch.A[0].shape[1]
+    ch.Bm = [None] * L
+    for m in range(1, L):
+        ch.Bm[m] = W[m][:, None] * ch.sp[m - 1][:, :, None, :]
+    ch.G = [dict() for _ in range(L)]
+    for m in range(1, L):
+        ch.G[m][m - 1] = ch.Bm[m]
+        for l in range(m - 1):
+            ch.G[m][l] = ch.Bm[m] @ ch.G[m - 1][l]
+    return ch
+
+
+def _gauss_newton(d, ch):
+    """1. Gauss-Newton, C C^T = H_out / N, CG_l = C^T dz_L/dz_l. One output: J^T J with J the flat
+    Jacobian (lower triangle, row tiles). Several: cores CG_m^T CG_l, O(N P_m P_l) whatever the outputs."""
+    L, S, n, H, fl, G, A = d.L, d.S, ch.n, d.H, d.fl, ch.G, ch.A
+    r_out = d.n_out[-1]
+    if d.kind == "mse":
+        CG = [G[L - 1][l] if l < L - 1 else None for l in range(L)]
+    else:
+        p = ch.p
+        sq = p.sqrt()[:, :, :, None]
+        CG = [None if l == L - 1 else sq * (G[L - 1][l] - (p[:, :, None, :] @ G[L - 1][l]))
+              for l in range(L)]
+        CG[L - 1] = sq * (torch.eye(r_out, dtype=p.dtype, device=p.device) - p[:, :, None, :])
+    eye = torch.eye(r_out, dtype=H.dtype, device=H.device).expand(S, n, r_out, r_out)
+    CG = [(eye if g is None else g) * d.N ** -0.5 for g in CG]
+    if r_out == 1:
+        J = H.new_empty(S, n, d.P)
+        for l in range(L):
+            o0, o1, _ = fl.parts[l][0]
+            J[:, :, o0:o1].view(S, n, d.n_out[l], d.n_in[l]).copy_(
+                CG[l][:, :, 0, :, None] * A[l][:, :, None, :d.n_in[l]])
+            if d.p_aug[l] > d.n_in[l]:
+                b0, b1, _ = fl.parts[l][1]
+                J[:, :, b0:b1].copy_(CG[l][:, :, 0])
+        for a0 in range(0, d.P, d.tile):
+            a1 = min(d.P, a0 + d.tile)
+            H[:, a0:a1, :a1].add_(torch.bmm(J[:, :, a0:a1].transpose(1, 2), J[:, :, :a1]))
+        del J
+    else:
+        for m in range(L):
+            for l in range(m + 1):
+                for i0, _, R in _outer_block(CG[m].transpose(2, 3) @ CG[l], A[m], A[l], d.chunk_elements):
+                    fl.add(m, l, R, i0)
+
+
+def _activation_curvature(d, ch):
+    """2. activation curvature: Psi_m = diag(c_m) + dense_m, dense_m = B^T Psi_{m+1} B (hidden layers
+    below the last), and the block (m, l) has core Psi_m G_{m<-l}."""
+    L, S, n, fl, A, c, Bm = d.L, d.S, ch.n, d.fl, ch.A, ch.c, ch.Bm
+    n_out, p_aug, ce = d.n_out, d.p_aug, d.chunk_elements
+    dense = [None] * L
+
+    def psi_times(m, X):                                   # Psi_m @ X
+        out = c[m][..., None] * X
+        return out if dense[m] is None else out + dense[m] @ X
+
+    for m in range(L - 2, -1, -1):
+        if m + 1 < L - 1:
+            dense[m] = Bm[m + 1].transpose(2, 3) @ psi_times(m + 1, Bm[m + 1])
+        # the diagonal part of block (m, m): sum_n c[n,i] a~[n,j] a~[n,h] on the (i, i) sub-blocks
+        X = (c[m][:, :, :, None] * A[m][:, :, None, :]).reshape(S, n, -1)
+        D = torch.bmm(X.transpose(1, 2), A[m]).reshape(S, n_out[m], p_aug[m], p_aug[m])
+        for V, ja, jb in fl.pieces(m, m):
+            V.diagonal(0, 1, 3).add_(D[:, :, ja, jb].permute(0, 2, 3, 1))
+        if dense[m] is not None:
+            for i0, _, R in _outer_block(dense[m], A[m], A[m], ce):
+                fl.add(m, m, R, i0)
+        if m >= 1:
+            # block (m, m-1), diagonal part: core c_m[i] W_m[i,k] sigma'_{m-1}[k], so the block is
+            # W_m[i,k] * (U^T V)[(i,j),(k,h)] with U = c_m a~_m, V = sigma'_{m-1} a~_{m-1}: one product
+            l = m - 1
+            U = (c[m][:, :, :, None] * A[m][:, :, None, :]).reshape(S, n, d.sizes[m])
+            V = (ch.sp[l][:, :, :, None] * A[l][:, :, None, :]).reshape(S, n, d.sizes[l])
+            M = torch.bmm(U.transpose(1, 2), V).reshape(S, n_out[m], p_aug[m], n_out[l], p_aug[l])
+            fl.add(m, l, M.mul_(d.W[m][:, :, None, :, None]))
+            if dense[m] is not None:
+                for i0, _, R in _outer_block(dense[m] @ Bm[m], A[m], A[l], ce):
+                    fl.add(m, l, R, i0)
+        for l in range(m - 1):
+            for i0, _, R in _outer_block(psi_times(m, ch.G[m][l]), A[m], A[l], ce):
+                fl.add(m, l, R, i0)
+
+
+def _bilinear(d, ch):
+    """3. bilinear terms of W_q a_{q-1}: block (q, l), l < q; only the W rows of W~_q."""
+    S, n, fl, A, sp, dl = d.S, ch.n, d.fl, ch.A, ch.sp, ch.dl
+    for q in range(1, d.L):
+        nq, ni = d.n_out[q], d.n_in[q]
+        # l = q-1: dz_{q-1}/dz_{q-1} = I, so only k = j: sum_n delta_q[i] sigma'[j] a~_{q-1}[h]
+        l = q - 1
+        X = (dl[q][:, :, :, None] * sp[l][:, :, None, :]).reshape(S, n, nq * ni)
+        D = torch.bmm(X.transpose(1, 2), A[l]).reshape(S, nq, ni, d.p_aug[l])
+        for V, _, jb in fl.pieces(q, l, rows_w_only=True):
+            V.diagonal(0, 2, 3).add_(D[:, :, :, jb].permute(0, 1, 3, 2))
+        for l in range(q - 1):
+            E = sp[q - 1][:, :, :, None] * ch.G[q - 1][l]                # (S, n, ni, n_l)
+            Y = (dl[q][:, :, :, None] * A[l][:, :, None, :]).reshape(S, n, nq * d.p_aug[l])
+            R = torch.bmm(Y.transpose(1, 2), E.reshape(S, n, ni * d.n_out[l]))
+            R = R.reshape(S, nq, d.p_aug[l], ni, d.n_out[l]).permute(0, 1, 3, 4, 2)   # (i, j, k, h)
+            for V, _, jb in fl.pieces(q, l, rows_w_only=True):
+                V.add_(R[..., jb])
 
 
 def loss_grad_hessian(net: _mlp.MLP, x: Tensor, y: Tensor, loss: str = "mse", *, with_hessian: bool = True,
@@ -348,294 +358,6 @@ def objective(like: _mlp.MLP, x: Tensor, y: Tensor, loss: str = "mse") -> Callab
         r = loss_grad_hessian(_mlp.unflatten(theta, like), x, y, loss)
         return r.loss, r.grad, r.hess
     return fn
-
-
-# ============================================================================ Hessian-vector products
-@dataclass(frozen=True)
-class SymmetricOperator:
-    """A batch of symmetric ``P x P`` operators, one per seed: ``matvec(V (S, R, P)) -> (S, R, P)``."""
-    matvec: Callable[[Tensor], Tensor]
-    n_seeds: int
-    n_params: int
-    dtype: torch.dtype
-    device: torch.device
-    name: str = "operator"
-
-    def __post_init__(self):
-        if not callable(self.matvec):
-            raise ValueError("matvec must be callable: (S, R, P) -> (S, R, P)")
-        check_int("n_seeds", self.n_seeds, min=1)
-        check_int("n_params", self.n_params, min=1)
-
-    def __call__(self, V: Tensor) -> Tensor:
-        out = self.matvec(V)
-        if out.shape != V.shape:
-            raise ValueError(f"matvec returned shape {tuple(out.shape)} for input {tuple(V.shape)}")
-        return out
-
-
-def as_operator(A) -> SymmetricOperator:
-    """A :class:`SymmetricOperator` from a symmetric matrix ``(P, P)`` or batch ``(S, P, P)``
-    (an operator is returned unchanged)."""
-    if isinstance(A, SymmetricOperator):
-        return A
-    A = check_square_batch("A", A)
-    scale = float(A.abs().max())
-    if float((A - A.transpose(1, 2)).abs().max()) > 1e-8 * max(scale, 1e-300):
-        raise ValueError("A must be symmetric (to 1e-8 relative)")
-    return SymmetricOperator(lambda V: torch.matmul(V, A), A.shape[0], A.shape[1], A.dtype, A.device, "matrix")
-
-
-def _autograd_grad(net, x, y, loss):
-    theta = _mlp.flatten(net).detach().clone().requires_grad_(True)
-    value = _mlp.loss(_mlp.unflatten(theta, net), x, y, loss).sum()
-    (g,) = torch.autograd.grad(value, theta, create_graph=True)
-    return theta, g
-
-
-def hvp_operator(net: _mlp.MLP, x: Tensor, y: Tensor, loss: str = "mse") -> SymmetricOperator:
-    """Hessian-vector products of the loss by double backpropagation through :func:`overparam.mlp.loss`
-    (the gradient graph is built once and reused for every product)."""
-    _prepare(net, x, y, loss)
-    theta, g = _autograd_grad(net, x, y, loss)
-
-    def matvec(V: Tensor) -> Tensor:
-        cols = [torch.autograd.grad(g, theta, grad_outputs=V[:, r], retain_graph=True)[0]
-                for r in range(V.shape[1])]
-        return torch.stack(cols, dim=1).detach()
-    return SymmetricOperator(matvec, net.n_seeds, net.n_params, net.dtype, net.device, "hvp")
-
-
-def hvp(net: _mlp.MLP, x: Tensor, y: Tensor, v: Tensor, loss: str = "mse") -> Tensor:
-    """``H v`` per seed: ``v`` is ``(S, P)`` (one vector per seed) or ``(S, R, P)``; same shape back."""
-    if not torch.is_tensor(v) or v.dim() not in (2, 3):
-        raise ValueError(f"v must be a tensor shaped (S, P) or (S, R, P), got "
-                         f"{tuple(v.shape) if torch.is_tensor(v) else type(v).__name__}")
-    check_shape("v", v, (net.n_seeds,) + (None,) * (v.dim() - 2) + (net.n_params,))
-    op = hvp_operator(net, x, y, loss)
-    V = v.to(dtype=net.dtype, device=net.device)
-    return op(V[:, None] if v.dim() == 2 else V)[:, 0] if v.dim() == 2 else op(V)
-
-
-# ============================================================================ probes and Lanczos
-def rademacher_probes(n_seeds: int, n_probes: int, n_params: int, seed: int, *, dtype=torch.float64,
-                      device=None) -> Tensor:
-    """``(S, R, P)`` entries +-1; seed ``s`` of the batch draws from ``generator(seed, f"probe/{s}")``."""
-    n_seeds = check_int("n_seeds", n_seeds, min=1)
-    n_probes = check_int("n_probes", n_probes, min=1)
-    n_params = check_int("n_params", n_params, min=1)
-    seed = check_int("seed", seed, min=0)
-    out = torch.empty(n_seeds, n_probes, n_params, dtype=dtype)
-    for s in range(n_seeds):
-        g = generator(seed, f"probe/{s}")
-        out[s] = torch.randint(0, 2, (n_probes, n_params), generator=g).to(dtype) * 2 - 1
-    return out.to(device) if device is not None else out
-
-
-def _lanczos_runs(op: SymmetricOperator, V0: Tensor, m: int, seed: int):
-    """Lanczos with full reorthogonalisation from the unit vectors ``V0 (S, R, P)``, ``m`` steps.
-
-    On breakdown (an invariant subspace found) a chain restarts from a fresh random vector orthogonal to
-    its basis, with beta = 0, so T stays a valid (block) tridiagonal Ritz matrix."""
-    S, R, P = V0.shape
-    g = generator(seed, "probe/restart")
-    Q = V0.new_zeros(S, R, m, P)
-    alpha = V0.new_zeros(S, R, m)
-    beta = V0.new_zeros(S, R, max(m - 1, 0))
-    Q[:, :, 0] = V0
-    scale = V0.new_zeros(S, R)
-    for j in range(m):
-        q = Q[:, :, j]
-        w = op(q)
-        alpha[:, :, j] = (w * q).sum(-1)
-        scale = torch.maximum(scale, w.norm(dim=-1))
-        if j == m - 1:
-            break
-        Qj = Q[:, :, : j + 1]
-        for _ in range(2):                                   # full reorthogonalisation, twice
-            w = w - torch.einsum("srkp,srk->srp", Qj, torch.einsum("srkp,srp->srk", Qj, w))
-        b = w.norm(dim=-1)
-        fresh = torch.randn(S, R, P, generator=g, dtype=V0.dtype).to(V0.device)
-        broke = b <= 1e-10 * torch.clamp(scale, min=torch.finfo(V0.dtype).tiny)
-        if bool(broke.any()):
-            for _ in range(2):
-                fresh = fresh - torch.einsum("srkp,srk->srp", Qj, torch.einsum("srkp,srp->srk", Qj, fresh))
-            fresh = fresh / fresh.norm(dim=-1, keepdim=True)
-            w = torch.where(broke[..., None], fresh, w / torch.where(broke, 1.0, b)[..., None])
-            b = torch.where(broke, 0.0, b)
-        else:
-            w = w / b[..., None]
-        beta[:, :, j] = b
-        Q[:, :, j + 1] = w
-    return alpha, beta, Q
-
-
-def _tridiag_eigh(alpha: Tensor, beta: Tensor, vectors: bool):
-    """Eigen-decompositions of the tridiagonal matrices ``(..., m)`` with scipy's eigh_tridiagonal."""
-    a = alpha.detach().cpu().double().numpy()
-    b = beta.detach().cpu().double().numpy()
-    lead = a.shape[:-1]
-    m = a.shape[-1]
-    vals = np.empty(a.shape)
-    vecs = np.empty(a.shape + (m,)) if vectors else None
-    for idx in np.ndindex(*lead):
-        if m == 1:
-            vals[idx] = a[idx]
-            if vectors:
-                vecs[idx] = 1.0
-            continue
-        if vectors:
-            vals[idx], vecs[idx] = eigh_tridiagonal(a[idx], b[idx])
-        else:
-            vals[idx] = eigh_tridiagonal(a[idx], b[idx], eigvals_only=True)
-    return vals, vecs
-
-
-def _resolve_op(A) -> SymmetricOperator:
-    if isinstance(A, SymmetricOperator):
-        return A
-    return as_operator(A)
-
-
-def _steps(n_iter, P, name="n_iter"):
-    n_iter = check_int(name, n_iter, min=1)
-    return min(n_iter, P)
-
-
-@dataclass(frozen=True)
-class LanczosResult:
-    """Ritz values ``(S, m)`` ascending (``m = min(n_iter, P)``), with residual norms ``|beta_m y_m|``
-    ``(S, m)`` (small: converged). ``vectors (S, m, P)`` are the Ritz vectors when asked for."""
-    eigenvalues: Tensor
-    residuals: Tensor
-    n_iter: int
-    seed: int
-    vectors: Tensor | None = None
-    method: str = "lanczos"
-
-    @property
-    def min_eigenvalue(self) -> Tensor:
-        return self.eigenvalues[:, 0]
-
-    @property
-    def max_eigenvalue(self) -> Tensor:
-        return self.eigenvalues[:, -1]
-
-
-def lanczos(A, n_iter: int = 100, *, seed: int = 0, return_vectors: bool = False) -> LanczosResult:
-    """Extreme eigenvalues of each seed's symmetric operator ``A`` (a matrix ``(S, P, P)`` or a
-    :class:`SymmetricOperator`) by ``min(n_iter, P)`` Lanczos steps with full reorthogonalisation,
-    started from a Rademacher probe drawn from ``(seed, "probe")``. With ``n_iter >= P`` the Ritz values
-    are the eigenvalues."""
-    op = _resolve_op(A)
-    m = _steps(n_iter, op.n_params)
-    seed = check_int("seed", seed, min=0)
-    if not isinstance(return_vectors, bool):
-        raise ValueError(f"return_vectors must be True or False, got {return_vectors!r}")
-    V0 = rademacher_probes(op.n_seeds, 1, op.n_params, seed, dtype=op.dtype, device=op.device)
-    V0 = V0 / op.n_params ** 0.5
-    alpha, beta, Q = _lanczos_runs(op, V0, m, seed)
-    vals, vecs = _tridiag_eigh(alpha[:, 0], beta[:, 0], True)
-    last = beta.new_zeros(op.n_seeds) if m == op.n_params else None
-    # residual of Ritz pair k: |beta_m * y_k[m-1]|, beta_m = norm of the next Lanczos vector's coefficient
-    if m < op.n_params:
-        q = Q[:, 0, m - 1]
-        w = op(q[:, None])[:, 0]
-        w = w - torch.einsum("skp,sk->sp", Q[:, 0], torch.einsum("skp,sp->sk", Q[:, 0], w))
-        last = w.norm(dim=-1)
-    ev = torch.as_tensor(vals, dtype=op.dtype, device=op.device)
-    Y = torch.as_tensor(vecs, dtype=op.dtype, device=op.device)          # (S, m, m), columns eigvecs
-    res = (last[:, None] * Y[:, -1, :]).abs()
-    vectors = torch.einsum("skp,skj->sjp", Q[:, 0], Y) if return_vectors else None
-    return LanczosResult(ev, res, m, seed, vectors)
-
-
-# ============================================================================ SLQ
-@dataclass(frozen=True)
-class SpectralDensity:
-    """Stochastic Lanczos quadrature: for each seed and probe, Gauss quadrature nodes ``(S, R, m)`` and
-    weights ``(S, R, m)`` (each probe's weights sum to 1). The density is
-    ``phi(t) = (1/R) sum_r sum_k weights[r,k] delta(t - nodes[r,k])``, an estimate of
-    ``(1/P) sum_i delta(t - lambda_i)``."""
-    nodes: Tensor
-    weights: Tensor
-    n_iter: int
-    n_probes: int
-    n_params: int
-    seed: int
-    method: str = "slq"
-
-    def moment(self, k: int) -> Tensor:
-        """``integral t^k phi(t) dt`` per seed ``(S,)``: estimates ``tr(H^k) / P``
-        (exact per probe for ``k <= 2 n_iter - 1``)."""
-        k = check_int("k", k, min=0)
-        return (self.weights * self.nodes ** k).sum(-1).mean(-1)
-
-
-def slq(A, n_iter: int = 80, n_probes: int = 10, *, seed: int = 0) -> SpectralDensity:
-    """Spectral density of each seed's symmetric operator ``A`` by stochastic Lanczos quadrature:
-    ``n_probes`` normalised Rademacher probes from ``(seed, "probe")``, ``min(n_iter, P)`` Lanczos steps
-    each, with full reorthogonalisation."""
-    op = _resolve_op(A)
-    m = _steps(n_iter, op.n_params)
-    n_probes = check_int("n_probes", n_probes, min=1)
-    seed = check_int("seed", seed, min=0)
-    V0 = rademacher_probes(op.n_seeds, n_probes, op.n_params, seed, dtype=op.dtype, device=op.device)
-    V0 = V0 / op.n_params ** 0.5
-    alpha, beta, _ = _lanczos_runs(op, V0, m, seed)
-    vals, vecs = _tridiag_eigh(alpha, beta, True)
-    nodes = torch.as_tensor(vals, dtype=op.dtype, device=op.device)
-    weights = torch.as_tensor(vecs[..., 0, :] ** 2, dtype=op.dtype, device=op.device)
-    return SpectralDensity(nodes, weights, m, n_probes, op.n_params, seed)
-
-
-@dataclass(frozen=True)
-class SmoothedDensity:
-    """A spectral density on a grid: ``density (S, G)`` at ``grid (G,)``, Gaussian kernel of width
-    ``sigma`` (it integrates to 1 over the real line)."""
-    grid: Tensor
-    density: Tensor
-    sigma: float
-    seed: int
-    method: str = "slq"
-
-
-def smoothed_density(sd: SpectralDensity, grid, sigma: float) -> SmoothedDensity:
-    """``(1/R) sum_r sum_k w_rk N(t; node_rk, sigma^2)`` at each ``t`` of ``grid``."""
-    if not isinstance(sd, SpectralDensity):
-        raise ValueError(f"sd must be a SpectralDensity (from slq), got {type(sd).__name__}")
-    sigma = check_float("sigma", sigma, min=0.0, min_inclusive=False)
-    t = torch.as_tensor(grid, dtype=sd.nodes.dtype, device=sd.nodes.device)
-    if t.dim() != 1 or t.numel() < 1 or not bool(torch.isfinite(t).all()):
-        raise ValueError("grid must be a non-empty 1-D sequence of finite numbers")
-    z = (t[None, None, None, :] - sd.nodes[..., None]) / sigma           # (S, R, m, G)
-    k = torch.exp(-0.5 * z * z) / (sigma * (2 * np.pi) ** 0.5)
-    dens = (sd.weights[..., None] * k).sum(2).mean(1)
-    return SmoothedDensity(t, dens, sigma, sd.seed, sd.method)
-
-
-# ============================================================================ Hutchinson
-@dataclass(frozen=True)
-class TraceEstimate:
-    """Hutchinson's estimate of ``tr(A)`` per seed: ``trace (S,)``, its ``standard_error (S,)``
-    (sample standard deviation over probes / sqrt(R)), and the ``samples (S, R)`` ``z^T A z``."""
-    trace: Tensor
-    standard_error: Tensor
-    samples: Tensor
-    n_probes: int
-    seed: int
-    method: str = "hutchinson"
-
-
-def hutchinson_trace(A, n_probes: int = 100, *, seed: int = 0) -> TraceEstimate:
-    """``tr(A)`` per seed from ``n_probes`` Rademacher probes ``z`` drawn from ``(seed, "probe")``."""
-    op = _resolve_op(A)
-    n_probes = check_int("n_probes", n_probes, min=2)
-    seed = check_int("seed", seed, min=0)
-    Z = rademacher_probes(op.n_seeds, n_probes, op.n_params, seed, dtype=op.dtype, device=op.device)
-    samples = (Z * op(Z)).sum(-1)
-    se = samples.std(dim=1, unbiased=True) / n_probes ** 0.5
-    return TraceEstimate(samples.mean(1), se, samples, n_probes, seed)
 
 
 # ============================================================================ finishing

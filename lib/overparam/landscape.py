@@ -1,6 +1,6 @@
 """The loss landscape around a point: neuron splitting, negative-curvature directions, 1-D and 2-D slices.
 
-* :func:`split_neuron` embeds S networks whose hidden layer ``layer`` has width ``n`` in width ``n + 1``
+* :func:`split_mlp_neuron` embeds S networks whose hidden layer ``layer`` has width ``n`` in width ``n + 1``
   computing the same function: neuron ``i``'s incoming weights and bias are duplicated (the copy becomes
   neuron ``n``), and its outgoing weights are shared ``mu : (1 - mu)`` between the original and the copy.
   At a critical point of the narrow network the split point is a critical point of the wide one, for every
@@ -24,7 +24,7 @@ from . import mlp as _mlp
 from .validate import check_choice, check_float, check_int, check_square_batch
 
 __all__ = [
-    "CurvatureDirections", "Slice1D", "Slice2D", "split_neuron", "negative_curvature",
+    "CurvatureDirections", "Slice1D", "Slice2D", "split_mlp_neuron", "negative_curvature",
     "negative_curvature_directions", "mlp_loss_fn", "slice_1d", "slice_2d",
 ]
 
@@ -41,7 +41,7 @@ def _per_seed(name: str, value, S: int, kind):
     return [kind(name, value)] * S
 
 
-def split_neuron(net: _mlp.MLP, layer: int, neuron, mu=0.5) -> _mlp.MLP:
+def split_mlp_neuron(net: _mlp.MLP, layer: int, neuron, mu=0.5) -> _mlp.MLP:
     """The networks with hidden layer ``layer`` (0-based: the output of ``net.weights[layer]``) one neuron
     wider and the same function. ``neuron`` (an int, or one per seed) is duplicated into the new last
     neuron; its outgoing weights become ``mu * w`` (original) and ``(1 - mu) * w`` (copy). ``mu`` is any
@@ -69,6 +69,7 @@ def split_neuron(net: _mlp.MLP, layer: int, neuron, mu=0.5) -> _mlp.MLP:
     biases = list(net.biases)
     weights[layer], biases[layer], weights[layer + 1] = new_W_in, new_b_in, new_W_out
     return _mlp.MLP(tuple(weights), tuple(biases), net.activation)
+
 
 
 # ============================================================================ negative curvature
@@ -137,7 +138,7 @@ def mlp_loss_fn(like: _mlp.MLP, x: Tensor, y: Tensor, loss: str = "mse") -> Call
     (each row of ``theta`` is one network, in :func:`overparam.mlp.flatten` order)."""
     if not isinstance(like, _mlp.MLP):
         raise ValueError(f"like must be an overparam.mlp.MLP, got {type(like).__name__}")
-    check_choice("loss", loss, _hs.LOSSES)
+    check_choice("loss", loss, _mlp.LOSSES)
     if torch.is_tensor(x) and x.dim() == 3:
         raise ValueError("x must be shared by all rows of theta, shaped (N, in), not (S, N, in)")
     if torch.is_tensor(y) and ((loss == "mse" and y.dim() == 3) or (loss == "cross_entropy" and y.dim() == 2)):

@@ -101,6 +101,137 @@ def _cat_masks(masks: Sequence[tuple]) -> tuple:
     return tuple(torch.cat(ms) for ms in zip(*masks))
 
 
+def _check_lottery(data, hidden, n_seeds, seed, rounds, fraction, output_fraction, rewind_step,
+                   n_rewind_seeds, optimizer, n_steps, eval_every, conditions, dtype) -> dict:
+    """The checked arguments of :func:`run_lottery` (a dict), or ``ValueError`` naming the bad one."""
+    if getattr(data, "x_val", None) is None:
+        raise ValueError("data must be an overparam.data.Dataset with a validation split "
+                         "(overparam.data.validation_split)")
+    a = dict(hidden=tuple(check_int(f"hidden[{i}]", h, min=1) for i, h in enumerate(hidden)),
+             n_seeds=check_int("n_seeds", n_seeds, min=1), seed=check_int("seed", seed, min=0),
+             rounds=check_int("rounds", rounds, min=0), fraction=check_fraction("fraction", fraction),
+             output_fraction=check_fraction("output_fraction", output_fraction),
+             n_steps=check_int("n_steps", n_steps, min=1))
+    a["rewind_step"] = check_int("rewind_step", rewind_step, min=0, max=a["n_steps"])
+    a["eval_every"] = check_int("eval_every", eval_every, min=1, max=a["n_steps"])
+    if not isinstance(optimizer, (GD, Adam, SGD)):
+        raise ValueError(f"optimizer must be overparam.train GD(...), Adam(...) or SGD(...), got {optimizer!r}")
+    a["conditions"] = tuple(check_choice("conditions[]", c, CONDITIONS) for c in conditions)
+    if "ticket" not in a["conditions"]:
+        raise ValueError("conditions must include 'ticket' (the controls are built from its masks)")
+    a["use_rewind"] = "rewind" in a["conditions"]
+    a["n_rw"] = (a["n_seeds"] if n_rewind_seeds is None
+                 else check_int("n_rewind_seeds", n_rewind_seeds, min=1, max=a["n_seeds"]))
+    a["dtype"] = check_dtype("dtype", dtype)
+    if a["n_steps"] % a["eval_every"]:
+        raise ValueError(f"eval_every must divide n_steps so that the last step is evaluated; "
+                         f"got n_steps={a['n_steps']}, eval_every={a['eval_every']}")
+    return a
+
+
+class _Lottery:
+    """One run of the experiment: training calls, the rows recorded so far, and every round's masks and
+    trained networks per condition."""
+
+    def __init__(self, data, optimizer, a: dict):
+        self.data, self.optimizer, self.a = data, optimizer, a
+        self.sizes = (data.n_features, *a["hidden"], data.n_classes)
+        self.net0 = init_mlp(self.sizes, a["n_seeds"], a["seed"], dtype=a["dtype"], device=data.x_train.device)
+        self.eval_fn = _eval_fn(data)
+        self.runs, self.curves, self.layer_dens = [], [], []
+        self.all_masks = {c: [] for c in a["conditions"]}
+        self.all_trained = {c: [] for c in a["conditions"]}
+        self.trained, self.masks, self.rewind_net = {}, {}, None
+
+    def fit(self, nets: list, masks: list, snapshot=()):
+        """Train the networks ``nets`` with ``masks`` as one batch (cross-entropy, evaluations)."""
+        a, d = self.a, self.data
+        return train(_cat_nets(nets), d.x_train, d.y_train, loss="cross_entropy", optimizer=self.optimizer,
+                     n_steps=a["n_steps"], masks=_cat_masks(masks), seed=a["seed"], record_every=a["n_steps"],
+                     eval_every=a["eval_every"], eval_fn=self.eval_fn, snapshot_steps=snapshot)
+
+    def record(self, out, lo, hi, cond, r, masks):
+        """Rows of ``runs`` and ``curves`` for seeds ``lo:hi`` of the batch ``out``."""
+        steps = out.eval_steps
+        vl = out.history["val_loss"][lo:hi]
+        idx, cens = early_stop(steps, vl)
+        dens = prune.overall_density(masks)
+        for j in range(hi - lo):
+            s, g = j, lo + j
+            self.runs.append(dict(
+                condition=cond, round=r, seed=s, density=float(dens[j]), stop_step=int(steps[idx[j]]),
+                censored=bool(cens[j]), test_acc=float(out.history["test_acc"][g, idx[j]]),
+                val_loss=float(vl[j, idx[j]]), final_test_acc=float(out.history["test_acc"][g, -1]),
+                stop_reason=out.stop_reason[g]))
+            self.curves.append(pd.DataFrame(dict(
+                condition=cond, round=r, seed=s, step=steps, val_loss=out.history["val_loss"][g],
+                val_acc=out.history["val_acc"][g], test_acc=out.history["test_acc"][g])))
+
+    def dense_round(self):
+        """Round 0: the dense networks (and the rewind point's snapshot)."""
+        a = self.a
+        dense = prune.dense_masks(self.net0)
+        out = self.fit([self.net0], [dense], snapshot=(a["rewind_step"],) if a["use_rewind"] else ())
+        self.record(out, 0, a["n_seeds"], "dense", 0, dense)
+        self.layer_dens.append(prune.densities(dense)[0])
+        self.trained["ticket"] = out.net
+        self.masks["ticket"] = dense
+        for c in a["conditions"]:
+            k = a["n_rw"] if c == "rewind" else a["n_seeds"]
+            self.all_masks[c].append(tuple(m[:k] for m in dense))
+            self.all_trained[c].append(select(out.net, slice(0, k)))
+        if a["use_rewind"]:
+            n_rw = a["n_rw"]
+            self.rewind_net = select(out.snapshots[a["rewind_step"]], slice(0, n_rw))
+            self.trained["rewind"] = select(out.net, slice(0, n_rw))
+            self.masks["rewind"] = tuple(m[:n_rw] for m in dense)
+
+    def _prune(self, cond):
+        a = self.a
+        self.masks[cond] = prune.magnitude_prune(self.trained[cond], a["fraction"], masks=self.masks[cond],
+                                                 output_fraction=a["output_fraction"])
+        return self.masks[cond]
+
+    def pruning_round(self, r: int):
+        """Round ``r >= 1``: prune the ticket (and the rewind chain), build every condition's start, train
+        them as one batch, record."""
+        a, net0 = self.a, self.net0
+        batch = []   # (condition, start net, masks)
+        m = self._prune("ticket")
+        batch.append(("ticket", prune.rewind(net0, m), m))
+        if "reinit" in a["conditions"]:
+            batch.append(("reinit", prune.reinit(net0, m, a["seed"]), m))
+        if "random_mask" in a["conditions"]:
+            rm = prune.random_masks(m, a["seed"])
+            batch.append(("random_mask", prune.apply_masks(net0, rm), rm))
+        if a["use_rewind"]:
+            mr = self._prune("rewind")
+            batch.append(("rewind", prune.rewind(self.rewind_net, mr), mr))
+        out = self.fit([b[1] for b in batch], [b[2] for b in batch])
+        lo = 0
+        for cond, start, mc in batch:
+            hi = lo + start.n_seeds
+            self.record(out, lo, hi, cond, r, mc)
+            self.trained[cond] = select(out.net, slice(lo, hi))
+            self.all_masks[cond].append(mc)
+            self.all_trained[cond].append(self.trained[cond])
+            lo = hi
+        self.layer_dens.append(prune.densities(self.masks["ticket"])[0])
+
+    def result(self) -> LotteryResult:
+        a = self.a
+        config = dict(sizes=self.sizes, n_seeds=a["n_seeds"], seed=a["seed"], rounds=a["rounds"],
+                      fraction=a["fraction"], output_fraction=a["output_fraction"], rewind_step=a["rewind_step"],
+                      n_rewind_seeds=a["n_rw"] if a["use_rewind"] else 0, optimizer=str(self.optimizer),
+                      n_steps=a["n_steps"], eval_every=a["eval_every"], conditions=a["conditions"],
+                      dtype=str(a["dtype"]))
+        return LotteryResult(runs=pd.DataFrame(self.runs), curves=pd.concat(self.curves, ignore_index=True),
+                             layer_densities=np.stack(self.layer_dens), config=config, net0=self.net0,
+                             rewind_net=self.rewind_net,
+                             masks={c: tuple(v) for c, v in self.all_masks.items()},
+                             trained={c: tuple(v) for c, v in self.all_trained.items()})
+
+
 def run_lottery(data, *, hidden: Sequence[int] = (300, 100), n_seeds: int, seed: int = 0, rounds: int,
                 fraction: float, output_fraction: float, rewind_step: int = 0, n_rewind_seeds: int | None = None,
                 optimizer, n_steps: int, eval_every: int, conditions: Sequence[str] = CONDITIONS,
@@ -112,115 +243,15 @@ def run_lottery(data, *, hidden: Sequence[int] = (300, 100), n_seeds: int, seed:
     skipped when ``"rewind"`` is not in ``conditions``. ``progress(round, seconds)`` is called after each
     round. See the module docstring for the conditions and the early-stopping rule.
     """
-    if getattr(data, "x_val", None) is None:
-        raise ValueError("data must be an overparam.data.Dataset with a validation split "
-                         "(overparam.data.validation_split)")
-    hidden = tuple(check_int(f"hidden[{i}]", h, min=1) for i, h in enumerate(hidden))
-    n_seeds = check_int("n_seeds", n_seeds, min=1)
-    seed = check_int("seed", seed, min=0)
-    rounds = check_int("rounds", rounds, min=0)
-    fraction = check_fraction("fraction", fraction)
-    output_fraction = check_fraction("output_fraction", output_fraction)
-    n_steps = check_int("n_steps", n_steps, min=1)
-    rewind_step = check_int("rewind_step", rewind_step, min=0, max=n_steps)
-    eval_every = check_int("eval_every", eval_every, min=1, max=n_steps)
-    if not isinstance(optimizer, (GD, Adam, SGD)):
-        raise ValueError(f"optimizer must be overparam.train GD(...), Adam(...) or SGD(...), got {optimizer!r}")
-    conditions = tuple(check_choice("conditions[]", c, CONDITIONS) for c in conditions)
-    if "ticket" not in conditions:
-        raise ValueError("conditions must include 'ticket' (the controls are built from its masks)")
-    use_rewind = "rewind" in conditions
-    n_rw = n_seeds if n_rewind_seeds is None else check_int("n_rewind_seeds", n_rewind_seeds, min=1, max=n_seeds)
-    dtype = check_dtype("dtype", dtype)
-    if n_steps % eval_every:
-        raise ValueError(f"eval_every must divide n_steps so that the last step is evaluated; "
-                         f"got n_steps={n_steps}, eval_every={eval_every}")
-
-    dev = data.x_train.device
-    sizes = (data.n_features, *hidden, data.n_classes)
-    net0 = init_mlp(sizes, n_seeds, seed, dtype=dtype, device=dev)
-    eval_fn = _eval_fn(data)
-
-    def fit(nets: list, masks: list, snapshot=()):
-        out = train(_cat_nets(nets), data.x_train, data.y_train, loss="cross_entropy", optimizer=optimizer,
-                    n_steps=n_steps, masks=_cat_masks(masks), seed=seed, record_every=n_steps,
-                    eval_every=eval_every, eval_fn=eval_fn, snapshot_steps=snapshot)
-        return out
-
-    runs, curves, layer_dens = [], [], []
-    all_masks = {c: [] for c in conditions}
-    all_trained = {c: [] for c in conditions}
-
-    def record(out, lo, hi, cond, r, masks):
-        steps = out.eval_steps
-        vl = out.history["val_loss"][lo:hi]
-        idx, cens = early_stop(steps, vl)
-        dens = prune.overall_density(masks)
-        for j in range(hi - lo):
-            s, g = j, lo + j
-            runs.append(dict(condition=cond, round=r, seed=s, density=float(dens[j]), stop_step=int(steps[idx[j]]),
-                             censored=bool(cens[j]), test_acc=float(out.history["test_acc"][g, idx[j]]),
-                             val_loss=float(vl[j, idx[j]]), final_test_acc=float(out.history["test_acc"][g, -1]),
-                             stop_reason=out.stop_reason[g]))
-            curves.append(pd.DataFrame(dict(condition=cond, round=r, seed=s, step=steps,
-                                            val_loss=out.history["val_loss"][g], val_acc=out.history["val_acc"][g],
-                                            test_acc=out.history["test_acc"][g])))
-
-    t0 = time.perf_counter()
-    dense_masks = prune.dense_masks(net0)
-    out = fit([net0], [dense_masks], snapshot=(rewind_step,) if use_rewind else ())
-    record(out, 0, n_seeds, "dense", 0, dense_masks)
-    layer_dens.append(prune.densities(dense_masks)[0])
-    trained = {"ticket": out.net}
-    masks = {"ticket": dense_masks}
-    for c in conditions:
-        k = n_rw if c == "rewind" else n_seeds
-        all_masks[c].append(tuple(m[:k] for m in dense_masks))
-        all_trained[c].append(select(out.net, slice(0, k)))
-    rewind_net = None
-    if use_rewind:
-        rewind_net = select(out.snapshots[rewind_step], slice(0, n_rw))
-        trained["rewind"] = select(out.net, slice(0, n_rw))
-        masks["rewind"] = tuple(m[:n_rw] for m in dense_masks)
-    if progress is not None:
-        progress(0, time.perf_counter() - t0)
-
-    for r in range(1, rounds + 1):
+    a = _check_lottery(data, hidden, n_seeds, seed, rounds, fraction, output_fraction, rewind_step,
+                       n_rewind_seeds, optimizer, n_steps, eval_every, conditions, dtype)
+    run = _Lottery(data, optimizer, a)
+    for r in range(a["rounds"] + 1):
         t0 = time.perf_counter()
-        batch = []   # (condition, start net, masks)
-        masks["ticket"] = prune.magnitude_prune(trained["ticket"], fraction, masks=masks["ticket"],
-                                                output_fraction=output_fraction)
-        batch.append(("ticket", prune.rewind(net0, masks["ticket"]), masks["ticket"]))
-        if "reinit" in conditions:
-            batch.append(("reinit", prune.reinit(net0, masks["ticket"], seed), masks["ticket"]))
-        if "random_mask" in conditions:
-            rm = prune.random_masks(masks["ticket"], seed)
-            batch.append(("random_mask", prune.apply_masks(net0, rm), rm))
-        if use_rewind:
-            masks["rewind"] = prune.magnitude_prune(trained["rewind"], fraction, masks=masks["rewind"],
-                                                    output_fraction=output_fraction)
-            batch.append(("rewind", prune.rewind(rewind_net, masks["rewind"]), masks["rewind"]))
-        out = fit([b[1] for b in batch], [b[2] for b in batch])
-        lo = 0
-        for cond, start, m in batch:
-            hi = lo + start.n_seeds
-            record(out, lo, hi, cond, r, m)
-            trained[cond] = select(out.net, slice(lo, hi))
-            all_masks[cond].append(m)
-            all_trained[cond].append(trained[cond])
-            lo = hi
-        layer_dens.append(prune.densities(masks["ticket"])[0])
+        run.dense_round() if r == 0 else run.pruning_round(r)
         if progress is not None:
             progress(r, time.perf_counter() - t0)
-
-    config = dict(sizes=sizes, n_seeds=n_seeds, seed=seed, rounds=rounds, fraction=fraction,
-                  output_fraction=output_fraction, rewind_step=rewind_step, n_rewind_seeds=n_rw if use_rewind else 0,
-                  optimizer=str(optimizer), n_steps=n_steps, eval_every=eval_every, conditions=conditions,
-                  dtype=str(dtype))
-    return LotteryResult(runs=pd.DataFrame(runs), curves=pd.concat(curves, ignore_index=True),
-                         layer_densities=np.stack(layer_dens), config=config, net0=net0, rewind_net=rewind_net,
-                         masks={c: tuple(v) for c, v in all_masks.items()},
-                         trained={c: tuple(v) for c, v in all_trained.items()})
+    return run.result()
 
 
 def summarize(result: LotteryResult, level: float = 0.95) -> dict:

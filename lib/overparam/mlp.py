@@ -32,7 +32,7 @@ from .validate import check_choice, check_dtype, check_float, check_int, check_s
 
 __all__ = [
     "ACTIVATIONS", "INITS", "MLP", "init_mlp", "forward", "loss", "accuracy", "flatten", "unflatten",
-    "select", "activate", "activation_grad", "activation_grad2",
+    "select", "activate", "activation_grad", "activation_grad2", "LOSSES", "check_masks",
 ]
 
 ACTIVATIONS = ("relu", "softplus", "erf", "tanh", "g", "linear")
@@ -206,16 +206,20 @@ def init_mlp(sizes: Sequence[int], n_seeds: int, seed: int, *, activation: str =
 
 
 # ----------------------------------------------------------------------------- evaluation
+def _check_rows(name: str, t: Tensor, net: MLP, n: int | None, width: int) -> None:
+    """``t`` shaped ``(n, width)`` (shared by all seeds) or ``(S, n, width)``; ``n`` None: any."""
+    if t.dim() == 2:
+        check_shape(name, t, (n, width))
+    elif t.dim() == 3:
+        check_shape(name, t, (net.n_seeds, n, width))
+    else:
+        raise ValueError(f"{name} must have shape (N, {width}) or ({net.n_seeds}, N, {width}), got {tuple(t.shape)}")
+
+
 def _check_x(net: MLP, x: Tensor) -> Tensor:
     if not torch.is_tensor(x) or not x.is_floating_point():
         raise ValueError("x must be a floating-point torch.Tensor shaped (N, in) or (S, N, in)")
-    d = net.sizes[0]
-    if x.dim() == 2:
-        check_shape("x", x, (None, d))
-    elif x.dim() == 3:
-        check_shape("x", x, (net.n_seeds, None, d))
-    else:
-        raise ValueError(f"x must have shape (N, {d}) or ({net.n_seeds}, N, {d}), got {tuple(x.shape)}")
+    _check_rows("x", x, net, None, net.sizes[0])
     return x.to(dtype=net.dtype, device=net.device)
 
 
@@ -238,12 +242,7 @@ def _targets_mse(net: MLP, y: Tensor, N: int) -> Tensor:
         raise ValueError("y must be a torch.Tensor")
     if y.dim() == 1 and out == 1:
         y = y[:, None]
-    if y.dim() == 2:
-        check_shape("y", y, (N, out))
-    elif y.dim() == 3:
-        check_shape("y", y, (net.n_seeds, N, out))
-    else:
-        raise ValueError(f"y must have shape (N, {out}) or ({net.n_seeds}, N, {out}), got {tuple(y.shape)}")
+    _check_rows("y", y, net, N, out)
     return y.to(dtype=net.dtype, device=net.device)
 
 
@@ -349,3 +348,20 @@ def select(net: MLP, idx) -> MLP:
     if Ws[0].shape[0] == 0:
         raise ValueError("idx selects no seeds")
     return MLP(Ws, tuple(None if b is None else pick(b) for b in net.biases), net.activation)
+
+
+def check_masks(masks, net: MLP, name: str = "masks") -> tuple:
+    """``masks`` as a tuple in ``net``'s dtype and device, or ``ValueError`` naming ``name``: one tensor per
+    layer, each shaped like the layer's weights, holding only 0 and 1."""
+    if not isinstance(masks, (tuple, list)) or len(masks) != len(net.weights):
+        raise ValueError(f"{name} must be a tuple of {len(net.weights)} tensors shaped like net.weights")
+    out = []
+    for l, (m, w) in enumerate(zip(masks, net.weights)):
+        if not torch.is_tensor(m) or m.shape != w.shape:
+            shape = tuple(m.shape) if torch.is_tensor(m) else type(m).__name__
+            raise ValueError(f"{name}[{l}] must have shape {tuple(w.shape)} (like net.weights[{l}]), got {shape}")
+        m = m.to(dtype=w.dtype, device=w.device)
+        if not bool(((m == 0) | (m == 1)).all()):
+            raise ValueError(f"{name}[{l}] must hold only 0 (pruned) and 1 (kept)")
+        out.append(m)
+    return tuple(out)

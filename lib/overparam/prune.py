@@ -46,12 +46,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .mlp import MLP, init_mlp
+from .mlp import MLP, check_masks, init_mlp
 from .rng import derive_seed, generator
 from .validate import check_choice, check_fraction, check_int
 
 __all__ = [
-    "SCOPES", "dense_masks", "check_masks", "apply_masks", "densities", "overall_density", "prune_counts",
+    "SCOPES", "dense_masks", "apply_masks", "densities", "overall_density", "prune_counts",
     "magnitude_prune", "rewind", "random_masks", "reinit", "shuffle_weights", "IMPResult", "imp",
 ]
 
@@ -62,23 +62,6 @@ SCOPES = ("layer", "global")
 def dense_masks(net: MLP) -> tuple:
     """All-ones masks shaped like ``net.weights``."""
     return tuple(torch.ones_like(w) for w in net.weights)
-
-
-def check_masks(masks, net: MLP, name: str = "masks") -> tuple:
-    """``masks`` as a tuple in ``net``'s dtype and device, or ``ValueError`` naming ``name``: one tensor per
-    layer, each shaped like the layer's weights, holding only 0 and 1."""
-    if not isinstance(masks, (tuple, list)) or len(masks) != len(net.weights):
-        raise ValueError(f"{name} must be a tuple of {len(net.weights)} tensors shaped like net.weights")
-    out = []
-    for l, (m, w) in enumerate(zip(masks, net.weights)):
-        if not torch.is_tensor(m) or m.shape != w.shape:
-            shape = tuple(m.shape) if torch.is_tensor(m) else type(m).__name__
-            raise ValueError(f"{name}[{l}] must have shape {tuple(w.shape)} (like net.weights[{l}]), got {shape}")
-        m = m.to(dtype=w.dtype, device=w.device)
-        if not bool(((m == 0) | (m == 1)).all()):
-            raise ValueError(f"{name}[{l}] must hold only 0 (pruned) and 1 (kept)")
-        out.append(m)
-    return tuple(out)
 
 
 def apply_masks(net: MLP, masks) -> MLP:

@@ -21,7 +21,7 @@ Predictions of the lottery reading for the success of width ``n`` from the succe
 ``k`` (:func:`predict_independent_tickets`, :func:`predict_independent_restarts`), the seed-by-seed
 tally (:func:`seed_table`, :func:`tally`), the comparison of a wide winner with its winning subnetwork
 (:func:`compare_winners`) and a one-dimensional control where tickets do explain success
-(:func:`control_inputs`, :func:`control_init`, :func:`control_gradient_descent`).
+(:mod:`overparam.tickets_control`).
 """
 from __future__ import annotations
 
@@ -34,16 +34,16 @@ import pandas as pd
 import torch
 
 from . import safran_shamir as ss
+from . import ss_dynamics
 from .certify import classify
 from .finisher import newton_finish
 from .rng import generator
-from .validate import check_float, check_int
+from .validate import check_float, check_int, check_range
 
 __all__ = [
     "WIN", "FAIL", "UNRESOLVED", "Outcomes", "subnetworks", "sample_subnetworks", "restrict",
     "train_students", "train_subnetworks", "seed_table", "tally", "predict_independent_tickets",
     "predict_independent_restarts", "compare_winners", "teacher_assignment",
-    "control_inputs", "control_init", "ControlResult", "control_gradient_descent",
     "TicketExperiment", "run_experiment", "width_k_rate",
 ]
 
@@ -133,15 +133,17 @@ class Outcomes:
                         None if self.newton_step is None else self.newton_step[:, cols])
 
 
-def train_students(W0: torch.Tensor, *, lr: float, max_steps: int = 30_000, grad_tol: float = 1e-9,
+def train_students(W0: torch.Tensor, *, lr: float, n_steps: int = 30_000, grad_tol: float = 1e-9,
                    loss_tol: float = 1e-6, bad_tol: float = 1e-3, eig_tol: float = 1e-6,
-                   finisher_iter: int = 50, chunk: int = 4096, finisher_chunk: int = 128) -> Outcomes:
-    """Gradient descent (:func:`overparam.safran_shamir.gradient_descent`) from every ``W0 (S, n, d)``,
+                   finisher_iter: int = 50, chunk: int = 4096,
+                   finisher_chunk: int = 128) -> Outcomes:
+    """Gradient descent (:func:`overparam.ss_dynamics.gradient_descent`) from every ``W0 (S, n, d)``,
     then the finisher and the certificate at every critical point above ``loss_tol``; see the module
-    docstring for the outcome rules. ``chunk`` runs train at once; ``W0`` is not modified."""
+    docstring for the outcome rules. ``n_steps``: the step cap. ``chunk`` runs train at once; ``W0`` is not modified."""
     if not torch.is_tensor(W0) or W0.dim() != 3:
         raise ValueError(f"W0 must have shape (S, n, d), got {tuple(W0.shape) if torch.is_tensor(W0) else type(W0).__name__}")
     lr = check_float("lr", lr, min=0.0, min_inclusive=False)
+    n_steps = check_int("n_steps", n_steps, min=0)
     bad_tol = check_float("bad_tol", bad_tol, min=0.0)
     loss_tol = check_float("loss_tol", loss_tol, min=0.0, max=bad_tol)
     chunk = check_int("chunk", chunk, min=1)
@@ -155,8 +157,8 @@ def train_students(W0: torch.Tensor, *, lr: float, max_steps: int = 30_000, grad
     verdict = np.empty(S, dtype=object)
     outcome = np.full(S, UNRESOLVED, dtype=np.int64)
     for lo in range(0, S, chunk):
-        res = ss.gradient_descent(W0[lo:lo + chunk], lr=lr, max_steps=max_steps, grad_tol=grad_tol,
-                                  loss_tol=loss_tol, record_every=max(1, max_steps))
+        res = ss_dynamics.gradient_descent(W0[lo:lo + chunk], lr=lr, n_steps=n_steps, grad_tol=grad_tol,
+                                           loss_tol=loss_tol, record_every=max(1, n_steps))
         sl = slice(lo, lo + res.n_seeds)
         W[sl] = res.W
         loss[sl] = res.loss.numpy()
@@ -344,13 +346,16 @@ class TicketExperiment:
 
 
 def run_experiment(k: int, n_seeds: int, seed: int, *, widths=None, max_extra: int = 2, n_sampled: int = 0,
-                   lr_scale: float = 5.0, max_steps: int = 30_000, matched_step: bool = False,
-                   **kwargs) -> TicketExperiment:
+                   lr_scale: float = 5.0, n_steps: int = 30_000, matched_step: bool = False,
+                   seeds: tuple[int, int] | None = None, **kwargs) -> TicketExperiment:
     """Train, per seed, the students of ``widths`` (default ``k, k+1, k+2, 2k``) and every width-``k``
     subnetwork of the first ``k + max_extra`` neurons alone (``max_extra`` 1 or 2), plus ``n_sampled``
     random subnetworks of the widest student. With ``matched_step``, the subnetworks of each width
     ``n = k+1 .. k+max_extra`` are trained a second time at the step ``lr_scale / n`` of the width-``n``
-    student (``TicketExperiment.matched``). Other keyword arguments go to :func:`train_students`."""
+    student (``TicketExperiment.matched``). ``n_steps``: the step cap. ``seeds=(a, b)``: only seeds
+    ``a .. b-1`` of the ``n_seeds`` (their initial weights are those rows of the whole draw; used by
+    :func:`overparam.sweeps.ticket_sweep` to shard the seeds). Other keyword arguments go to
+    :func:`train_students`."""
     k = check_int("k", k, min=1)
     max_extra = check_int("max_extra", max_extra, min=0, max=2)
     n_seeds = check_int("n_seeds", n_seeds, min=1)
@@ -359,9 +364,11 @@ def run_experiment(k: int, n_seeds: int, seed: int, *, widths=None, max_extra: i
         raise ValueError(f"widths must all be >= k = {k}, got {widths}")
     lr_scale = check_float("lr_scale", lr_scale, min=0.0, min_inclusive=False)
     n_max = max(widths + [k + max_extra])
-    W0 = ss.init_students(k, n_max, n_seeds, seed)
+    a, b = (0, n_seeds) if seeds is None else check_range("seeds", seeds, n_seeds)
+    W0 = ss.init_students(k, n_max, b, seed)[a:b].contiguous()
     idx = subnetworks(k + max_extra, k)
-    common = dict(max_steps=max_steps, **kwargs)
+    n_steps = check_int("n_steps", n_steps, min=0)
+    common = dict(n_steps=n_steps, **kwargs)
     sub = train_subnetworks(W0, idx, lr=lr_scale / k, **common)
     wide = {}
     for n in widths:
@@ -396,86 +403,3 @@ def width_k_rate(sub: np.ndarray, level: float = 0.95) -> dict:
     ci = t_interval(frac, level)
     return {"p": ci.mean, "low": max(0.0, ci.low), "high": min(1.0, ci.high), "seeds": ci.n,
             "runs": int(det.sum())}
-
-
-# --------------------------------------------------------------------------- the 1-D control
-def control_inputs(n_points: int = 400) -> torch.Tensor:
-    """The control's "population": ``n_points`` standard-normal quantiles ``Φ⁻¹((j + ½)/N)``, float64."""
-    n_points = check_int("n_points", n_points, min=2)
-    q = (torch.arange(n_points, dtype=_DT) + 0.5) / n_points
-    return math.sqrt(2.0) * torch.erfinv(2.0 * q - 1.0)
-
-
-def control_init(n_seeds: int, width: int, seed: int):
-    """``(w, b)``, each ``(n_seeds, width)`` N(0, 1), stream ``"init"``. For nested students draw the
-    widest once and take its first neurons."""
-    n_seeds = check_int("n_seeds", n_seeds, min=1)
-    width = check_int("width", width, min=1)
-    g = generator(seed, "init")
-    wb = torch.stack([torch.randn(2, width, generator=g, dtype=_DT) for _ in range(n_seeds)])
-    return wb[:, 0].contiguous(), wb[:, 1].contiguous()
-
-
-@dataclass(frozen=True)
-class ControlResult:
-    """Per run: final ``w``, ``b``, ``loss``, ``steps`` and ``stop_reason`` (as in gradient_descent)."""
-    w: torch.Tensor
-    b: torch.Tensor
-    loss: torch.Tensor
-    steps: torch.Tensor
-    stop_reason: tuple
-
-    @property
-    def wins(self) -> np.ndarray:
-        return np.array([r == "loss_tol" for r in self.stop_reason])
-
-
-def control_loss_grad(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor):
-    """Loss ``½ mean_x (Σᵢ relu(wᵢx + bᵢ) − relu(x))²`` ``(S,)`` and its gradients ``(S, n)`` each."""
-    pre = w.unsqueeze(-1) * x + b.unsqueeze(-1)        # (S, n, N)
-    act = (pre > 0).to(w.dtype)
-    r = (pre * act).sum(-2) - torch.relu(x)            # (S, N)
-    L = 0.5 * (r * r).mean(-1)
-    ra = act * r.unsqueeze(-2) / x.numel()
-    return L, (ra * x).sum(-1), ra.sum(-1)
-
-
-def control_gradient_descent(w0: torch.Tensor, b0: torch.Tensor, x: torch.Tensor, *, lr: float,
-                             max_steps: int = 20_000, grad_tol: float = 1e-9,
-                             loss_tol: float = 1e-6) -> ControlResult:
-    """1-D control: teacher ``relu(x)``, student ``Σᵢ relu(wᵢx + bᵢ)`` (no output weights), full-batch
-    gradient descent on the inputs ``x`` with the same stopping rules as the main experiment
-    (``"loss_tol"``, ``"grad_tol"``, ``"step_limit"``, ``"diverged"``). A neuron inactive on every input
-    has zero gradient and stays dead."""
-    lr = check_float("lr", lr, min=0.0, min_inclusive=False)
-    max_steps = check_int("max_steps", max_steps, min=0)
-    if not (torch.is_tensor(w0) and torch.is_tensor(b0) and w0.dim() == 2 and w0.shape == b0.shape):
-        raise ValueError("w0 and b0 must be tensors of the same shape (S, width)")
-    w, b = w0.to(_DT).clone(), b0.to(_DT).clone()
-    S = w.shape[0]
-    out_w, out_b = w.clone(), b.clone()
-    out_L = torch.full((S,), float("nan"), dtype=_DT)
-    out_steps = torch.zeros(S, dtype=torch.int64)
-    reasons = [""] * S
-    alive = torch.arange(S)
-    for t in range(max_steps + 1):
-        L, gw, gb = control_loss_grad(w, b, x)
-        gn = torch.sqrt((gw * gw).sum(-1) + (gb * gb).sum(-1))
-        bad = ~(torch.isfinite(L) & torch.isfinite(gn))
-        stop_l = (L < loss_tol) & ~bad
-        stop_g = (gn < grad_tol) & ~bad & ~stop_l
-        cap = torch.full_like(bad, t == max_steps) & ~(bad | stop_l | stop_g)
-        done = bad | stop_l | stop_g | cap
-        if bool(done.any()):
-            for mask, reason in ((stop_l, "loss_tol"), (stop_g, "grad_tol"), (bad, "diverged"), (cap, "step_limit")):
-                ids = alive[mask]
-                out_w[ids], out_b[ids], out_L[ids], out_steps[ids] = w[mask], b[mask], L[mask], t
-                for i in ids.tolist():
-                    reasons[i] = reason
-            keep = ~done
-            alive, w, b, gw, gb = alive[keep], w[keep], b[keep], gw[keep], gb[keep]
-            if alive.numel() == 0:
-                break
-        w = w - lr * gw
-        b = b - lr * gb
-    return ControlResult(out_w, out_b, out_L, out_steps, tuple(reasons))

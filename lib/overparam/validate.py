@@ -9,8 +9,18 @@ import torch
 
 __all__ = [
     "check_int", "check_float", "check_fraction", "check_choice", "check_finite",
-    "check_shape", "check_dtype", "resolve_device",
+    "check_shape", "check_dtype", "resolve_device", "check_square_batch", "check_int_list", "check_positive",
+    "check_range",
 ]
+
+
+def check_range(name: str, value, n: int) -> tuple[int, int]:
+    """A half-open index range ``(a, b)`` with ``0 <= a < b <= n`` as a tuple of ints, or ``ValueError``
+    naming ``name``."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"{name} must be a pair (a, b) of indices with 0 <= a < b <= {n}, got {value!r}")
+    a = check_int(f"{name}[0]", value[0], min=0, max=n - 1)
+    return a, check_int(f"{name}[1]", value[1], min=a + 1, max=n)
 
 
 def check_int(name: str, value, *, min: int | None = None, max: int | None = None) -> int:
@@ -41,6 +51,22 @@ def check_float(name: str, value, *, min: float | None = None, max: float | None
         hi = "inf)" if max is None else f"{max:g}" + ("]" if max_inclusive else ")")
         raise ValueError(f"{name} must be a finite number in {lo}, {hi}, got {value!r}")
     return value
+
+
+def check_int_list(name: str, values, *, min: int | None = None, allow_empty: bool = False) -> list:
+    """``values`` as a list of ints ``>= min``, or ``ValueError`` naming ``name`` (empty only with
+    ``allow_empty``)."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{name} must be a list of integers >= {min}, got {values!r}")
+    values = [check_int(f"{name}[]", v, min=min) for v in values]
+    if not values and not allow_empty:
+        raise ValueError(f"{name} must be a non-empty list of integers >= {min}")
+    return values
+
+
+def check_positive(**named) -> dict:
+    """Each keyword's value as a finite float ``> 0`` (a tolerance), or ``ValueError`` naming the first bad one."""
+    return {name: check_float(name, v, min=0.0, min_inclusive=False) for name, v in named.items()}
 
 
 def check_fraction(name: str, value) -> float:

@@ -13,6 +13,9 @@ from overparam import hessian as hs
 from overparam import mlp
 from overparam import safran_shamir as ss
 from overparam.rng import generator
+from overparam import ss_dynamics as ssd
+from overparam import census_runs
+from overparam import census_counting
 
 DT = torch.float64
 
@@ -21,7 +24,7 @@ DT = torch.float64
 def ss_census():
     """k = n = 8, 60 runs from seed 0: measured, 5 end at one certified bad minimum
     (loss 0.0215)."""
-    return census.safran_shamir_census([8], 60, 0, extra=(0,), n_steps=20000)
+    return census_runs.safran_shamir_census([8], 60, 0, extra=(0,), n_steps=20000)
 
 
 # ----------------------------------------------------------------------- classification
@@ -51,21 +54,21 @@ def test_constructed_points_minimum_saddle_global(ss_census):
     p = ss_census[(8, 8)]
     assert p.count("strict_min") >= 1 and len(p.minima_hits) == 1
     W = p.minima_theta[:1].reshape(1, 8, 8)
-    lam_D = torch.linalg.eigvalsh(ss.neuron_curvature(W))[0, :, 0]
+    lam_D = torch.linalg.eigvalsh(ssd.neuron_curvature(W))[0, :, 0]
     i = int(lam_D.argmin())
     assert lam_D[i] < -1e-3  # this neuron's split point is a saddle
-    saddle = ss.split_neuron(W, i, 0.5)
+    saddle = ssd.split_student_neuron(W, i, 0.5)
     teacher = torch.eye(8, dtype=DT)[None]
     kw = dict(loss_tol=1e-10, grad_tol=1e-9, eig_tol=1e-6)
-    cls, loss, gn, lam, step = census.certify_points(
+    cls, loss, gn, lam, step = census_runs.certify_points(
         W.reshape(1, -1), ss.objective(8, 8), **kw
     )
     assert cls == ("strict_min",) and lam[0] > 1e-6 and step[0] < 1e-9
-    cls, loss, gn, lam, step = census.certify_points(
+    cls, loss, gn, lam, step = census_runs.certify_points(
         saddle.reshape(1, -1), ss.objective(9, 8), **kw
     )
     assert cls == ("saddle",) and gn[0] < 1e-9 and lam[0] < -1e-3
-    cls, *_ = census.certify_points(teacher.reshape(1, -1), ss.objective(8, 8), **kw)
+    cls, *_ = census_runs.certify_points(teacher.reshape(1, -1), ss.objective(8, 8), **kw)
     assert cls == ("global",)
 
 
@@ -113,11 +116,11 @@ def test_permuted_copies_are_one_minimum_and_different_minima_two():
             A[torch.randperm(6, generator=g)][:, torch.randperm(4, generator=g)]
         )
     pts = torch.stack(copies + [B, A + 1e-7])
-    labels = census.distinct_minima(census.fingerprint(pts, permute_columns=True))
+    labels = census_counting.distinct_minima(census_counting.fingerprint(pts, permute_columns=True))
     assert labels.tolist() == [0, 0, 0, 0, 0, 1, 0]
     # neurons only: a row permutation is the same point, a column permutation is not
     rows = torch.stack([A, A[torch.randperm(6, generator=g)], A[:, [1, 0, 2, 3]], B])
-    assert census.distinct_minima(census.fingerprint(rows)).tolist() == [0, 0, 1, 2]
+    assert census_counting.distinct_minima(census_counting.fingerprint(rows)).tolist() == [0, 0, 1, 2]
 
 
 def test_smooth_network_permuted_is_one_minimum():
@@ -135,21 +138,21 @@ def test_smooth_network_permuted_is_one_minimum():
     x = torch.randn(40, 3, generator=generator(0, "test"), dtype=DT)
     permuted = mlp.MLP((W1[:, perm], W2[:, :, perm]), (None, None), "g")
     torch.testing.assert_close(mlp.forward(permuted, x), mlp.forward(net, x))
-    assert census.distinct_minima(census.fingerprint(rows)).tolist() == [0, 0]
+    assert census_counting.distinct_minima(census_counting.fingerprint(rows)).tolist() == [0, 0]
 
 
 def test_rarefaction_matches_exhaustive_subsets():
     counts, N = [3, 1, 2], 8  # runs 0-2 at minimum 0, 3 at 1, 4-5 at 2, 6-7 elsewhere
     label = [0, 0, 0, 1, 2, 2, -1, -1]
-    got = census.rarefaction(counts, N)
+    got = census_counting.rarefaction(counts, N)
     for t in range(1, N + 1):
         subsets = list(itertools.combinations(range(N), t))
         want = np.mean([len({label[i] for i in s} - {-1}) for s in subsets])
         assert got[t - 1] == pytest.approx(want, abs=1e-12)
     with pytest.raises(ValueError, match=r"^counts\b"):
-        census.rarefaction([5, 5], 8)
+        census_counting.rarefaction([5, 5], 8)
     with pytest.raises(ValueError, match=r"^n_runs\b"):
-        census.rarefaction([], 0)
+        census_counting.rarefaction([], 0)
 
 
 # -------------------------------------------------------------------- the smooth family
@@ -173,7 +176,7 @@ def test_g_network_hessian_against_autograd():
 
 
 def test_smooth_census_small_run():
-    c = census.smooth_census(
+    c = census_runs.smooth_census(
         2, 2, [2, 3], 4, 0, n_samples=60, n_steps=300, lr=0.02, finish_iter=60
     )
     t = c.table()
@@ -183,7 +186,7 @@ def test_smooth_census_small_run():
 
 # ------------------------------------------------------------------ counting the pieces
 def test_subspace_counts_enumeration_and_known_values():
-    rows = census.subspace_counts(3, [3, 4, 5, 9], enumerate_up_to=5)
+    rows = census_counting.subspace_counts(3, [3, 4, 5, 9], enumerate_up_to=5)
     assert [r["source"] for r in rows] == ["enumeration"] * 3 + ["closed form"]
     # by hand: T(3, 3) = 3! bijections; G(2, 3) = 2! S(3, 2) + 3 * 2! S(2, 2) = 6 + 6
     assert rows[0]["T"] == math.factorial(3) and rows[0]["G"] == 12
@@ -196,9 +199,9 @@ def test_subspace_counts_enumeration_and_known_values():
             )
             assert r[key] == want
     with pytest.raises(ValueError, match=r"^r_star\b"):
-        census.subspace_counts(1, [3])
+        census_counting.subspace_counts(1, [3])
     with pytest.raises(ValueError, match=r"^ms\b"):
-        census.subspace_counts(4, [3])
+        census_counting.subspace_counts(4, [3])
 
 
 # ---------------------------------------------------------------------- argument errors
@@ -215,7 +218,7 @@ def test_subspace_counts_enumeration_and_known_values():
 def test_safran_shamir_census_errors(kwargs, name):
     args = dict(ks=[4], n_seeds=2, seed=0) | kwargs
     with pytest.raises(ValueError, match=rf"^{name}\b"):
-        census.safran_shamir_census(**args)
+        census_runs.safran_shamir_census(**args)
 
 
 @pytest.mark.parametrize(
@@ -231,14 +234,14 @@ def test_safran_shamir_census_errors(kwargs, name):
 def test_smooth_census_errors(kwargs, name):
     args = dict(r_star=2, d=2, widths=[2], n_seeds=2, seed=0) | kwargs
     with pytest.raises(ValueError, match=rf"^{name}\b"):
-        census.smooth_census(**args)
+        census_runs.smooth_census(**args)
 
 
 def test_other_errors(ss_census):
     with pytest.raises(ValueError, match=r"^rows\b"):
-        census.fingerprint(torch.zeros(3, 4))
+        census_counting.fingerprint(torch.zeros(3, 4))
     with pytest.raises(ValueError, match=r"^tol\b"):
-        census.distinct_minima(torch.zeros(3, 4), tol=0.0)
+        census_counting.distinct_minima(torch.zeros(3, 4), tol=0.0)
     with pytest.raises(ValueError, match=r"^cls\b"):
         ss_census.points[0].count("bad")
     with pytest.raises(ValueError, match=r"^grad_tol\b"):
@@ -247,3 +250,34 @@ def test_other_errors(ss_census):
         )
     with pytest.raises(KeyError):
         ss_census[(8, 9)]
+
+
+def test_split_modules_and_shared_validators():
+    from overparam import census_counting, census_runs
+    from overparam.validate import check_int_list, check_positive
+
+    # the census's names resolve to the one definition in its two helper modules
+    # each name has one home: census keeps the classes and results only
+    assert callable(census_counting.fingerprint) and callable(census_runs.smooth_census)
+    assert not any(hasattr(census, n) for n in ("fingerprint", "smooth_census", "certify_points"))
+    assert check_int_list("ks", (2, 3), min=2) == [2, 3]
+    assert check_int_list("extra", [], min=0, allow_empty=True) == []
+    with pytest.raises(ValueError, match=r"^ks\b"):
+        check_int_list("ks", [], min=2)
+    with pytest.raises(ValueError, match=r"^ks\[\]"):
+        check_int_list("ks", [2, 1], min=2)
+    with pytest.raises(ValueError, match=r"^ks\b"):
+        check_int_list("ks", "23", min=2)
+    assert check_positive(loss_tol=1e-3, eig_tol=2) == {"loss_tol": 1e-3, "eig_tol": 2.0}
+    with pytest.raises(ValueError, match=r"^eig_tol\b"):
+        check_positive(loss_tol=1e-3, eig_tol=0.0)
+
+
+def test_check_range_is_a_half_open_index_range():
+    from overparam.validate import check_range
+
+    assert check_range("seeds", (0, 3), 3) == (0, 3) and check_range("seeds", [2, 3], 3) == (2, 3)
+    for bad, name in [((2, 2), r"^seeds\[1\]"), ((0, 4), r"^seeds\[1\]"), ((-1, 1), r"^seeds\[0\]"),
+                      (3, r"^seeds\b"), ((0, 1, 2), r"^seeds\b")]:
+        with pytest.raises(ValueError, match=name):
+            check_range("seeds", bad, 3)

@@ -15,6 +15,9 @@ from overparam import tickets as T
 from overparam.mlp import MLP, init_mlp, select
 from overparam.rng import derive_seed
 from overparam.stats import t_interval, wilson_interval
+from overparam import ss_dynamics as ssd
+from overparam import context_mnist1d
+from overparam import context_students
 
 from test_lottery import toy_data
 
@@ -40,7 +43,7 @@ def data():
 
 @pytest.fixture(scope="module")
 def result(data):
-    return context.run_mnist1d(
+    return context_mnist1d.run_mnist1d(
         data, densities=[0.6, 0.22], scales=[0.0, 1.0, 3.0], finetune_steps=4, **KW
     )
 
@@ -130,7 +133,7 @@ def test_bad_scale_and_fresh_are_refused_by_name():
 def test_s1_with_fresh_equal_theta0_reproduces_dense_training_bit_for_bit(data, result):
     lot = result.lottery
     masks = lot.masks["ticket"][2]
-    out = context.train_context(
+    out = context_mnist1d.train_context(
         lot.net0,
         [masks],
         [1.0],
@@ -165,7 +168,7 @@ def test_batched_blocks_equal_training_each_block_alone(data, result):
     lot = result.lottery
     ms = [lot.masks["ticket"][1], lot.masks["ticket"][3]]
     scales = [0.0, 2.0]
-    out = context.train_context(
+    out = context_mnist1d.train_context(
         lot.net0,
         ms,
         scales,
@@ -178,7 +181,7 @@ def test_batched_blocks_equal_training_each_block_alone(data, result):
     )
     for i, m in enumerate(ms):
         for j, s in enumerate(scales):
-            one = context.train_context(
+            one = context_mnist1d.train_context(
                 lot.net0,
                 [m],
                 [s],
@@ -262,7 +265,7 @@ def test_run_mnist1d_tables_agree_with_the_lottery_run(result):
 
 
 def test_summary_and_paired_difference(result):
-    summ = context.summarize_mnist1d(result)
+    summ = context_mnist1d.summarize_mnist1d(result)
     assert len(summ["mnist1d"]) == 6 and len(summ["extracted"]) == 2
     runs = result.runs
     rec = summ["mnist1d"][5]  # the second density, the third scale
@@ -274,13 +277,13 @@ def test_summary_and_paired_difference(result):
     assert summ["extracted"][0]["finetuned_acc_mean"] == pytest.approx(
         f.test_acc.mean()
     )
-    d = context.paired_difference(result, -1, ("context", 3.0))
+    d = context_mnist1d.paired_difference(result, -1, ("context", 3.0))
     a = g.sort_values("seed").test_acc.to_numpy()
     t = runs[(runs.condition == "ticket_alone") & (runs["round"] == 3)].sort_values(
         "seed"
     )
     assert d.mean == pytest.approx(float(np.mean(a - t.test_acc.to_numpy())))
-    gap = context.paired_difference(
+    gap = context_mnist1d.paired_difference(
         result, 0, ("ticket_alone",), ("context", 1.0), field="ticket_part_acc"
     )
     at = runs[runs["round"] == 1]
@@ -289,17 +292,17 @@ def test_summary_and_paired_difference(result):
     ref = t_interval(alone.to_numpy() - ctx.ticket_part_acc.to_numpy())
     assert (gap.mean, gap.low, gap.high) == pytest.approx((ref.mean, ref.low, ref.high))
     with pytest.raises(ValueError, match=r"^condition\b"):
-        context.paired_difference(result, 0, ("context", 2.0))
+        context_mnist1d.paired_difference(result, 0, ("context", 2.0))
 
 
 def test_bad_mnist1d_parameters_fail_before_training(data):
     kw = dict(KW, n_steps=10**9)  # would take forever if anything trained
     with pytest.raises(ValueError, match=r"^scales\[1\]"):
-        context.run_mnist1d(
+        context_mnist1d.run_mnist1d(
             data, densities=[0.5], scales=[0.0, -1.0], finetune_steps=1, **kw
         )
     with pytest.raises(ValueError, match=r"^densities\[1\] must.*reaches"):
-        context.run_mnist1d(
+        context_mnist1d.run_mnist1d(
             data, densities=[0.5, 0.01], scales=[1.0], finetune_steps=1, **kw
         )
 
@@ -307,7 +310,7 @@ def test_bad_mnist1d_parameters_fail_before_training(data):
 # ---------------------------------------------------------------------- teacher-student
 @pytest.fixture(scope="module")
 def students():
-    return context.run_students(4, 10, 3, [0.0, 1.0, 2.0])
+    return context_students.run_students(4, 10, 3, [0.0, 1.0, 2.0])
 
 
 def test_students_holders_and_scales_against_a_per_seed_reference(students):
@@ -341,17 +344,15 @@ def test_zero_extra_neuron_never_moves_so_s0_is_the_ticket_alone(students):
     j = 0
     W = st.W0[st.holders[j]].clone()[None]
     W[0, st.extra[j]] = 0.0
-    from overparam import safran_shamir as ss
-
-    res = ss.gradient_descent(
-        W, lr=5.0 / (st.k + 1), max_steps=200, loss_tol=0.0, grad_tol=0.0
+    res = ssd.gradient_descent(
+        W, lr=5.0 / (st.k + 1), n_steps=200, loss_tol=0.0, grad_tol=0.0
     )
     assert float(res.W[0, st.extra[j]].abs().max()) == 0.0
     keep = [i for i in range(st.k + 1) if i != st.extra[j]]
-    alone = ss.gradient_descent(
+    alone = ssd.gradient_descent(
         W[:, keep].contiguous(),
         lr=5.0 / (st.k + 1),
-        max_steps=200,
+        n_steps=200,
         loss_tol=0.0,
         grad_tol=0.0,
     )
@@ -359,7 +360,7 @@ def test_zero_extra_neuron_never_moves_so_s0_is_the_ticket_alone(students):
 
 
 def test_summarize_students_counts_and_wilson(students):
-    recs = context.summarize_students([students])
+    recs = context_students.summarize_students([students])
     assert [r["scale"] for r in recs] == [0.0, 1.0, 2.0]
     for r in recs:
         o = students.wide[r["scale"]]
@@ -372,11 +373,11 @@ def test_summarize_students_counts_and_wilson(students):
 
 def test_bad_student_parameters_are_refused_by_name():
     with pytest.raises(ValueError, match=r"^scales\[0\]"):
-        context.run_students(4, 2, 0, [-0.5])
+        context_students.run_students(4, 2, 0, [-0.5])
     with pytest.raises(ValueError, match=r"^k\b"):
-        context.run_students(1, 2, 0, [1.0])
+        context_students.run_students(1, 2, 0, [1.0])
     with pytest.raises(ValueError, match=r"^lr_scale\b"):
-        context.run_students(4, 2, 0, [1.0], lr_scale=0.0)
+        context_students.run_students(4, 2, 0, [1.0], lr_scale=0.0)
 
 
 def test_student_table_has_one_row_per_holder_and_scale(students):
@@ -388,3 +389,16 @@ def test_student_table_has_one_row_per_holder_and_scale(students):
         rows = tab[tab.scale == s]
         assert rows.seed.tolist() == students.holders.tolist()
         assert rows.outcome.tolist() == [names[int(c)] for c in o.outcome]
+
+
+def test_check_scales_and_split_modules():
+    from overparam import context_mnist1d, context_students
+
+    assert context.check_scales([0, 0.5]) == (0.0, 0.5)
+    with pytest.raises(ValueError, match=r"^scales\b"):
+        context.check_scales([])
+    with pytest.raises(ValueError, match=r"^scales\[1\]"):
+        context.check_scales([0.5, -1.0])
+    # each name has one home: the split-off tests are no longer reachable from context
+    assert callable(context_mnist1d.run_mnist1d) and callable(context_students.run_students)
+    assert not hasattr(context, "run_mnist1d") and not hasattr(context, "run_students")

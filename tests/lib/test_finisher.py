@@ -4,6 +4,7 @@ import torch
 
 from overparam import safran_shamir as ss
 from overparam.finisher import newton_finish
+from overparam import ss_dynamics as ssd
 
 DT = torch.float64
 
@@ -115,7 +116,7 @@ def test_certifies_a_spurious_minimum_that_widening_turns_into_a_saddle():
 
     k = 7
     W0 = ss.init_students(k, k, 40, seed=0)[[21, 31, 0]]
-    gd = ss.gradient_descent(W0, lr=5 / k)
+    gd = ssd.gradient_descent(W0, lr=5 / k)
     assert gd.stop_reason == ("grad_tol", "grad_tol", "loss_tol")
     assert (gd.loss[:2] > 1e-3).all()
     res = newton_finish(gd.W[:2].reshape(2, -1), ss.objective(k, k))
@@ -124,8 +125,8 @@ def test_certifies_a_spurious_minimum_that_widening_turns_into_a_saddle():
     certs = classify(res.loss, res.grad_norm, res.lambda_min)
     assert [c.verdict for c in certs] == ["strict_local_minimum"] * 2
     W = res.theta.reshape(2, k, k)
-    wide = ss.split_neuron(W, 0, 0.5)
+    wide = ssd.split_student_neuron(W, 0, 0.5)
     L, g = ss.loss_and_gradient(wide)
     lam = torch.linalg.eigvalsh(ss.hessian(wide))[:, 0]
     assert [c.verdict for c in classify(L, g.reshape(2, -1).norm(dim=-1), lam)] == ["saddle"] * 2
-    assert (ss.new_neuron_direction(W).value < -1e-3).all()
+    assert (ssd.new_neuron_direction(W).value < -1e-3).all()

@@ -9,6 +9,7 @@ from netcases import trained_g_network
 from overparam import hessian as hs
 from overparam import mlp
 from overparam.rng import generator
+from overparam import spectra
 
 F64 = torch.float64
 ACTS = ("relu", "tanh", "softplus", "g", "erf", "linear")
@@ -117,8 +118,8 @@ def test_hvp_equals_H_times_v(sizes, loss):
     x, y = _data(sizes, loss, 11)
     H = hs.hessian(net, x, y, loss)
     V = torch.randn(3, 4, net.n_params, generator=generator(1, "test"), dtype=F64)
-    assert _close(hs.hvp(net, x, y, V, loss), torch.einsum("spq,srq->srp", H, V), 1e-12)
-    assert _close(hs.hvp(net, x, y, V[:, 0], loss), torch.einsum("spq,sq->sp", H, V[:, 0]), 1e-12)
+    assert _close(spectra.hvp(net, x, y, V, loss), torch.einsum("spq,srq->srp", H, V), 1e-12)
+    assert _close(spectra.hvp(net, x, y, V[:, 0], loss), torch.einsum("spq,sq->sp", H, V[:, 0]), 1e-12)
 
 
 def _matrix_with_spectrum(eigs, seed):
@@ -134,19 +135,19 @@ def test_lanczos_full_length_gives_eigvalsh(sizes, act):
     x, y = _data(sizes, "mse", 13)
     H = hs.hessian(net, x, y)
     exact = torch.linalg.eigvalsh(H)
-    r = hs.lanczos(H, n_iter=10_000, seed=4)            # capped at P
+    r = spectra.lanczos(H, n_iter=10_000, seed=4)            # capped at P
     assert r.n_iter == net.n_params and r.method == "lanczos" and r.seed == 4
     scale = float(exact.abs().max())
     assert float((r.eigenvalues - exact).abs().max()) <= 1e-10 * scale
     # through autograd Hessian-vector products: the same Ritz values
-    r_hvp = hs.lanczos(hs.hvp_operator(net, x, y), n_iter=10_000, seed=4)
+    r_hvp = spectra.lanczos(spectra.hvp_operator(net, x, y), n_iter=10_000, seed=4)
     assert float((r_hvp.eigenvalues - exact).abs().max()) <= 1e-10 * scale
 
 
 def test_lanczos_extremes_converge_early_and_vectors_are_eigenvectors():
     eigs = torch.cat([torch.tensor([-3.0, -2.5]), torch.linspace(-1, 1, 195), torch.tensor([4.0, 5.0, 6.0])])
     A = torch.stack([_matrix_with_spectrum(eigs, 0), _matrix_with_spectrum(2 * eigs, 1)])
-    r = hs.lanczos(A, n_iter=60, seed=0, return_vectors=True)
+    r = spectra.lanczos(A, n_iter=60, seed=0, return_vectors=True)
     exact = torch.linalg.eigvalsh(A)
     assert torch.allclose(r.min_eigenvalue, exact[:, 0], atol=1e-9, rtol=0)
     assert torch.allclose(r.max_eigenvalue, exact[:, -1], atol=1e-9, rtol=0)
@@ -159,10 +160,10 @@ def test_lanczos_with_repeated_eigenvalues_restarts_after_breakdown():
     """Krylov space of dimension 3 < P: the restart still gives every eigenvalue with its multiplicity."""
     eigs = [1.0] * 5 + [-2.0] * 4 + [7.0] * 2
     A = _matrix_with_spectrum(eigs, 3)
-    r = hs.lanczos(A, n_iter=11, seed=1)
+    r = spectra.lanczos(A, n_iter=11, seed=1)
     assert torch.allclose(r.eigenvalues[0], torch.tensor(sorted(eigs), dtype=F64), atol=1e-10, rtol=0)
-    one = hs.lanczos(A, n_iter=1, seed=1)                # one step: the Rayleigh quotient of the probe
-    v = hs.rademacher_probes(1, 1, 11, 1)[0, 0] / 11 ** 0.5
+    one = spectra.lanczos(A, n_iter=1, seed=1)                # one step: the Rayleigh quotient of the probe
+    v = spectra.rademacher_probes(1, 1, 11, 1)[0, 0] / 11 ** 0.5
     assert one.eigenvalues.shape == (1, 1) and abs(float(one.eigenvalues[0, 0] - v @ A @ v)) < 1e-12
 
 
@@ -172,10 +173,10 @@ def test_slq_moments(sizes):
     x, y = _data(sizes, "mse", 15)
     H = hs.hessian(net, x, y)
     P, R = net.n_params, 60
-    sd = hs.slq(H, n_iter=5, n_probes=R, seed=7)
+    sd = spectra.slq(H, n_iter=5, n_probes=R, seed=7)
     assert sd.nodes.shape == (2, R, 5) and sd.method == "slq" and sd.seed == 7
     assert torch.allclose(sd.weights.sum(-1), torch.ones(2, R, dtype=F64), atol=1e-12)
-    v = hs.rademacher_probes(2, R, P, 7) / math.sqrt(P)
+    v = spectra.rademacher_probes(2, R, P, 7) / math.sqrt(P)
     for k in range(0, 5):
         Hk = torch.linalg.matrix_power(H, k)
         # Gauss quadrature with 5 nodes is exact per probe for degree <= 9
@@ -190,9 +191,9 @@ def test_slq_moments(sizes):
 
 def test_smoothed_density_is_a_density():
     H = _matrix_with_spectrum(torch.linspace(-1, 2, 40), 2)
-    sd = hs.slq(H, n_iter=20, n_probes=4, seed=0)
+    sd = spectra.slq(H, n_iter=20, n_probes=4, seed=0)
     grid = torch.linspace(-4, 5, 4001, dtype=F64)
-    d = hs.smoothed_density(sd, grid, sigma=0.1)
+    d = spectra.smoothed_density(sd, grid, sigma=0.1)
     assert d.density.shape == (1, 4001) and bool((d.density >= 0).all())
     assert abs(float(torch.trapezoid(d.density[0], grid)) - 1.0) < 1e-6
     # mean of the smoothed density = first moment
@@ -206,7 +207,7 @@ def test_hutchinson_within_three_standard_errors(sizes):
     H = hs.hessian(net, x, y)
     exact = torch.diagonal(H, dim1=1, dim2=2).sum(-1)
     for seed in (0, 1):
-        t = hs.hutchinson_trace(H, n_probes=200, seed=seed)
+        t = spectra.hutchinson_trace(H, n_probes=200, seed=seed)
         assert t.method == "hutchinson" and t.seed == seed and t.samples.shape == (3, 200)
         assert bool(((t.trace - exact).abs() <= 3 * t.standard_error).all()), (t.trace, exact, t.standard_error)
         assert bool((t.standard_error > 0).all())
@@ -215,19 +216,19 @@ def test_hutchinson_within_three_standard_errors(sizes):
 def test_hutchinson_exact_on_diagonal_matrix():
     """z^T D z = tr(D) for any Rademacher z: every sample is exact and the standard error is 0."""
     D = torch.diag(torch.arange(1.0, 8.0, dtype=F64))
-    t = hs.hutchinson_trace(D, n_probes=5)
+    t = spectra.hutchinson_trace(D, n_probes=5)
     assert torch.allclose(t.samples, torch.full((1, 5), 28.0, dtype=F64)) and float(t.standard_error[0]) == 0
 
 
 def test_same_probe_seed_same_numbers():
     A = torch.stack([_matrix_with_spectrum(torch.linspace(-1, 3, 30), s) for s in range(3)])
-    for f in (lambda s: hs.lanczos(A, 12, seed=s).eigenvalues, lambda s: hs.slq(A, 8, 5, seed=s).nodes,
-              lambda s: hs.hutchinson_trace(A, 10, seed=s).samples):
+    for f in (lambda s: spectra.lanczos(A, 12, seed=s).eigenvalues, lambda s: spectra.slq(A, 8, 5, seed=s).nodes,
+              lambda s: spectra.hutchinson_trace(A, 10, seed=s).samples):
         assert torch.equal(f(3), f(3))
         assert not torch.equal(f(3), f(4))
     # seed s of a batch gets the same probes whatever the batch size
-    assert torch.equal(hs.slq(A[:1], 8, 5, seed=2).nodes, hs.slq(A, 8, 5, seed=2).nodes[:1])
-    p = hs.rademacher_probes(2, 3, 50, 0)
+    assert torch.equal(spectra.slq(A[:1], 8, 5, seed=2).nodes, spectra.slq(A, 8, 5, seed=2).nodes[:1])
+    p = spectra.rademacher_probes(2, 3, 50, 0)
     assert set(p.unique().tolist()) == {-1.0, 1.0}
 
 
@@ -248,21 +249,21 @@ def test_bad_input_names_the_parameter():
         hs.hessian("net", x, y)
     H = hs.hessian(net, x, y)
     with pytest.raises(ValueError, match="n_iter"):
-        hs.lanczos(H, n_iter=0)
+        spectra.lanczos(H, n_iter=0)
     with pytest.raises(ValueError, match="seed"):
-        hs.lanczos(H, seed=-1)
+        spectra.lanczos(H, seed=-1)
     with pytest.raises(ValueError, match="n_probes"):
-        hs.hutchinson_trace(H, n_probes=1)
+        spectra.hutchinson_trace(H, n_probes=1)
     with pytest.raises(ValueError, match="n_probes"):
-        hs.slq(H, n_probes=0)
+        spectra.slq(H, n_probes=0)
     with pytest.raises(ValueError, match="symmetric"):
-        hs.lanczos(torch.triu(torch.ones(4, 4, dtype=F64)))
+        spectra.lanczos(torch.triu(torch.ones(4, 4, dtype=F64)))
     with pytest.raises(ValueError, match="A must be square"):
-        hs.hutchinson_trace(torch.ones(3, 4, dtype=F64))
+        spectra.hutchinson_trace(torch.ones(3, 4, dtype=F64))
     with pytest.raises(ValueError, match="sigma"):
-        hs.smoothed_density(hs.slq(H, 3, 2), torch.linspace(0, 1, 5), sigma=0.0)
+        spectra.smoothed_density(spectra.slq(H, 3, 2), torch.linspace(0, 1, 5), sigma=0.0)
     with pytest.raises(ValueError, match="v must"):
-        hs.hvp(net, x, y, torch.ones(2, net.n_params + 1, dtype=F64))
+        spectra.hvp(net, x, y, torch.ones(2, net.n_params + 1, dtype=F64))
 
 
 def test_finish_mlp_reaches_a_certified_critical_point():
@@ -275,3 +276,12 @@ def test_finish_mlp_reaches_a_certified_critical_point():
     assert bool((torch.linalg.eigvalsh(r.hess)[:, 0] > 1e-4).all())      # a strict minimum
     with pytest.raises(ValueError, match=r"^x\b"):
         hs.finish_mlp(net, x[None].expand(2, -1, -1), y)
+
+
+def test_one_losses_definition_and_spectra_module():
+    from overparam import spectra
+
+    assert hs.LOSSES is mlp.LOSSES
+    assert callable(spectra.lanczos) and callable(spectra.hvp_operator)
+    with pytest.raises(AttributeError):
+        hs.lanczos                      # the spectral tools live in overparam.spectra only

@@ -8,6 +8,7 @@ from overparam import hessian as hs
 from overparam import landscape as ls
 from overparam import mlp
 from overparam.rng import generator
+from overparam import ss_dynamics as ssd
 
 F64 = torch.float64
 SIZES = [(2, 3, 1), (3, 5, 2), (4, 1, 3), (2, 4, 3, 1), (3, 2, 5, 4, 2)]
@@ -32,7 +33,7 @@ def test_split_keeps_outputs_and_loss(sizes, act, bias):
         width = sizes[layer + 1]
         for mu in (0.5, 0.0, 1.0, -0.7, 2.5, [0.3, 1.4, -2.0]):
             neuron = [s % width for s in range(S)]
-            wide = ls.split_neuron(net, layer, neuron, mu)
+            wide = ls.split_mlp_neuron(net, layer, neuron, mu)
             assert wide.sizes[layer + 1] == width + 1 and wide.n_params == net.n_params + \
                 sizes[layer] + bias + sizes[layer + 2]
             assert float((mlp.forward(wide, x) - f0).abs().max()) <= 1e-12
@@ -45,7 +46,7 @@ def test_split_keeps_outputs_and_loss(sizes, act, bias):
 
 def test_split_copies_the_neuron_and_shares_its_output():
     net = mlp.init_mlp((3, 4, 2), 2, 0, activation="tanh")
-    wide = ls.split_neuron(net, 0, [1, 3], mu=0.25)
+    wide = ls.split_mlp_neuron(net, 0, [1, 3], mu=0.25)
     for s, i in enumerate([1, 3]):
         assert torch.equal(wide.weights[0][s, 4], net.weights[0][s, i])
         assert torch.equal(wide.biases[0][s, 4], net.biases[0][s, i])
@@ -68,11 +69,11 @@ def test_split_of_a_critical_point_is_critical_for_every_mu():
     net, x, y = _critical_point()
     for mu in (0.5, 0.1, 1.0, -1.5, 3.0):
         for i in range(2):
-            wide = ls.split_neuron(net, 0, i, mu)
+            wide = ls.split_mlp_neuron(net, 0, i, mu)
             assert float(hs.gradient(wide, x, y).norm(dim=1).max()) < 1e-10
     # the check can fail: away from a critical point the split net's gradient is not zero
     off = mlp.init_mlp((2, 2, 1), 2, 0, activation="g")
-    assert float(hs.gradient(ls.split_neuron(off, 0, 0), x, y).norm(dim=1).min()) > 1e-3
+    assert float(hs.gradient(ls.split_mlp_neuron(off, 0, 0), x, y).norm(dim=1).min()) > 1e-3
 
 
 def test_negative_curvature_directions_are_eigenpairs_below_threshold():
@@ -142,15 +143,15 @@ def test_slice_of_any_function():
 def test_bad_input_names_the_parameter():
     net = mlp.init_mlp((2, 3, 1), 2, 0)
     with pytest.raises(ValueError, match="layer"):
-        ls.split_neuron(net, 1, 0)
+        ls.split_mlp_neuron(net, 1, 0)
     with pytest.raises(ValueError, match="neuron"):
-        ls.split_neuron(net, 0, 3)
+        ls.split_mlp_neuron(net, 0, 3)
     with pytest.raises(ValueError, match="neuron"):
-        ls.split_neuron(net, 0, [0, 1, 2])
+        ls.split_mlp_neuron(net, 0, [0, 1, 2])
     with pytest.raises(ValueError, match="mu"):
-        ls.split_neuron(net, 0, 0, float("nan"))
+        ls.split_mlp_neuron(net, 0, 0, float("nan"))
     with pytest.raises(ValueError, match="net"):
-        ls.split_neuron(mlp.init_mlp((2, 1), 1, 0), 0, 0)
+        ls.split_mlp_neuron(mlp.init_mlp((2, 1), 1, 0), 0, 0)
     with pytest.raises(ValueError, match="threshold"):
         ls.negative_curvature(torch.eye(3, dtype=F64), threshold=float("inf"))
     with pytest.raises(ValueError, match="H must"):
@@ -169,3 +170,15 @@ def test_bad_input_names_the_parameter():
         ls.slice_1d(fn, th, torch.ones(4, dtype=F64), [0.0], chunk_size=0)
     with pytest.raises(ValueError, match="fn must"):
         ls.slice_1d(lambda t: t, th, torch.ones(4, dtype=F64), [0.0])
+
+
+def test_split_neuron_names_say_their_domain():
+    from overparam import safran_shamir as ss
+
+    # the old shared name is gone from every module
+    assert not any(hasattr(m, "split_neuron") for m in (ls, ss, ssd))
+    net = mlp.init_mlp((2, 3, 1), 2, 0)
+    x = torch.randn(5, 2, generator=generator(0, "x"), dtype=torch.float64)
+    wide = ls.split_mlp_neuron(net, 0, 1, 0.3)
+    assert wide.sizes == (2, 4, 1)
+    torch.testing.assert_close(mlp.forward(wide, x), mlp.forward(net, x))

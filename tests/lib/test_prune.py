@@ -441,3 +441,17 @@ def test_bad_scope_masks_and_arguments():
     nan_net = MLP((net.weights[0] * float("nan"), net.weights[1]), net.biases, "relu")
     with pytest.raises(ValueError, match="finite"):
         prune.magnitude_prune(nan_net, 0.2)
+
+
+def test_one_mask_check_for_pruning_and_training():
+    from overparam import train
+
+    net = net_for((3, 4, 2))
+    assert "check_masks" not in prune.__all__          # one mask check: mlp.check_masks
+    half = (torch.full_like(net.weights[0], 0.5), torch.ones_like(net.weights[1]))
+    for call in (lambda m: prune.apply_masks(net, m),
+                 lambda m: train.train(net, torch.zeros(2, 3, dtype=torch.float64),
+                                       torch.zeros(2, 2, dtype=torch.float64), optimizer=train.GD(0.1),
+                                       n_steps=1, masks=m)):
+        with pytest.raises(ValueError, match=r"^masks\[0\] must hold only 0 \(pruned\) and 1"):
+            call(half)

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from overparam import safran_shamir as ss
+from overparam import ss_dynamics as ssd
 
 DT = torch.float64
 
@@ -106,7 +107,7 @@ def test_loss_is_row_order_and_seed_independent():
 def test_split_points(mu):
     n, d = 3, 4
     W = random_W(2, n, d, seed=11)
-    Ws = ss.split_neuron(W, 1, mu)
+    Ws = ssd.split_student_neuron(W, 1, mu)
     assert Ws.shape == (2, n + 1, d)
     x = ss.sample_inputs(1000, d, seed=2)
     torch.testing.assert_close(ss.student_output(Ws, x), ss.student_output(W, x), rtol=0, atol=1e-12)
@@ -199,11 +200,11 @@ def test_init_students():
 def test_batched_gradient_descent_equals_loop():
     k, n = 5, 5
     W0 = ss.init_students(k, n, 6, seed=3)
-    res = ss.gradient_descent(W0, lr=5 / k, max_steps=400, record_every=10)
+    res = ssd.gradient_descent(W0, lr=5 / k, n_steps=400, record_every=10)
     assert torch.equal(W0, ss.init_students(k, n, 6, seed=3))  # input untouched
     assert len(set(res.steps.tolist())) > 1                      # runs left the batch at different steps
     for s in range(6):
-        one = ss.gradient_descent(W0[s:s + 1], lr=5 / k, max_steps=400, record_every=10)
+        one = ssd.gradient_descent(W0[s:s + 1], lr=5 / k, n_steps=400, record_every=10)
         torch.testing.assert_close(one.W[0], res.W[s], rtol=0, atol=1e-10)
         torch.testing.assert_close(one.loss[0], res.loss[s], rtol=0, atol=1e-10)
         assert one.steps[0] == res.steps[s] and one.stop_reason[0] == res.stop_reason[s]
@@ -215,7 +216,7 @@ def test_gradient_descent_stop_rules():
     k = 4
     W = torch.cat([torch.eye(k, dtype=DT)[None], ss.init_students(k, k, 2, seed=0)])
     threads = torch.get_num_threads()
-    res = ss.gradient_descent(W, lr=5 / k, max_steps=3, record_every=1, num_threads=1)
+    res = ssd.gradient_descent(W, lr=5 / k, n_steps=3, record_every=1, num_threads=1)
     assert torch.get_num_threads() == threads
     assert res.stop_reason == ("loss_tol", "step_limit", "step_limit")
     assert res.steps.tolist() == [0, 3, 3]
@@ -230,9 +231,9 @@ def test_gradient_descent_stop_rules():
     # a critical point stops on the gradient rule; an absurd step diverges without harming the others
     Wc = torch.full((1, 2, 2), 0.0, dtype=DT)
     Wc[0, 0] = torch.tensor([1.0, 1.0], dtype=DT)  # one neuron on the diagonal, one dead
-    crit = ss.gradient_descent(Wc, lr=0.5, max_steps=20_000, grad_tol=1e-9)
+    crit = ssd.gradient_descent(Wc, lr=0.5, n_steps=20_000, grad_tol=1e-9)
     assert crit.stop_reason == ("grad_tol",) and crit.grad_norm[0] < 1e-9 and crit.loss[0] > 1e-3
-    div = ss.gradient_descent(W, lr=1e200, max_steps=50)
+    div = ssd.gradient_descent(W, lr=1e200, n_steps=50)
     assert div.stop_reason[0] == "loss_tol" and "diverged" in div.stop_reason
 
 
@@ -240,22 +241,22 @@ def test_new_neuron_direction_known_case():
     # Student = teacher minus neuron e₁: f − y = −relu(x₁), so δ(u) = −K(u, e₁), minimal at u = e₁, value −1/2.
     d = 4
     W = torch.eye(d, dtype=DT)[[0, 2, 3]].unsqueeze(0)
-    res = ss.new_neuron_direction(W, n_starts=16)
+    res = ssd.new_neuron_direction(W, n_starts=16)
     assert res.value.item() == pytest.approx(-0.5, abs=1e-10)
     torch.testing.assert_close(res.u[0], torch.eye(d, dtype=DT)[1], rtol=0, atol=1e-6)
     # at the global minimum the slope is zero in every direction
-    assert abs(ss.new_neuron_direction(torch.eye(d, dtype=DT)[None]).value.item()) < 1e-14
+    assert abs(ssd.new_neuron_direction(torch.eye(d, dtype=DT)[None]).value.item()) < 1e-14
 
 
 def test_new_neuron_direction_is_the_one_sided_slope():
     W = random_W(2, 3, 4, seed=8)
-    res = ss.new_neuron_direction(W, n_starts=24)
+    res = ssd.new_neuron_direction(W, n_starts=24)
     # no better direction among many random ones
     u = torch.randn(2, 2000, 4, generator=torch.Generator().manual_seed(1), dtype=DT)
-    assert (ss.neuron_slope(W, u).min(1).values >= res.value - 1e-10).all()
+    assert (ssd.neuron_slope(W, u).min(1).values >= res.value - 1e-10).all()
     # (L(W ⊕ t·u) − L(W)) / t → δ(u) as t → 0; exactly δ t + t²/4
     for t in (1e-3, 1e-5):
-        slope = (ss.loss(ss.add_zero_neuron(W, res.u, t)) - ss.loss(W)) / t
+        slope = (ss.loss(ssd.add_zero_neuron(W, res.u, t)) - ss.loss(W)) / t
         torch.testing.assert_close(slope, res.value + t / 4, rtol=0, atol=1e-9)
     # and a Monte-Carlo estimate of E[(f − y) relu(uᵀx)] agrees
     x = ss.sample_inputs(200_000, 4, seed=4)
@@ -266,7 +267,7 @@ def test_new_neuron_direction_is_the_one_sided_slope():
 
 def test_add_zero_neuron_keeps_loss():
     W = random_W(2, 3, 4, seed=2)
-    torch.testing.assert_close(ss.loss(ss.add_zero_neuron(W)), ss.loss(W), rtol=0, atol=1e-14)
+    torch.testing.assert_close(ss.loss(ssd.add_zero_neuron(W)), ss.loss(W), rtol=0, atol=1e-14)
 
 
 def _hard_points(n, d, seed):
@@ -281,7 +282,7 @@ def _hard_points(n, d, seed):
         P[2, 0] = 0.0                                    # a zero neuron
         P[3, 1] = 1.3 * P[3, 0] * (1 + 1e-7)             # colinear to within round-off
         pts.append(P)
-        pts.append(ss.split_neuron(W, 1, 0.3))
+        pts.append(ssd.split_student_neuron(W, 1, 0.3))
     T = W.clone()
     m = min(n, d)
     T[:, :m] = torch.eye(d, dtype=DT)[:m]                # on teacher directions ...
@@ -310,9 +311,9 @@ def test_split_hessian_equals_the_hessian_at_the_split_point(n, d):
     H = ss.hessian(W)
     for i in range(n):
         for mu in (0.05, 0.3, 0.5, 0.9):
-            torch.testing.assert_close(ss.split_hessian(W, i, mu, H), ss.hessian(ss.split_neuron(W, i, mu)),
+            torch.testing.assert_close(ssd.split_hessian(W, i, mu, H), ss.hessian(ssd.split_student_neuron(W, i, mu)),
                                        rtol=0, atol=1e-12)
-    torch.testing.assert_close(ss.split_hessian(W, 0, 0.4), ss.split_hessian(W, 0, 0.4, H), rtol=0, atol=0)
+    torch.testing.assert_close(ssd.split_hessian(W, 0, 0.4), ssd.split_hessian(W, 0, 0.4, H), rtol=0, atol=0)
 
 
 def test_neuron_curvature_gives_the_split_points_separating_eigenpairs():
@@ -320,13 +321,13 @@ def test_neuron_curvature_gives_the_split_points_separating_eigenpairs():
     # point's Hessian, at any W; at other mu the Rayleigh quotient along (y, -y) is lam / (2 mu (1 - mu)).
     n, d = 4, 5
     W = random_W(2, n, d, seed=12)
-    D = ss.neuron_curvature(W)
+    D = ssd.neuron_curvature(W)
     assert D.shape == (2, n, d, d)
     torch.testing.assert_close(D, D.transpose(-1, -2), rtol=0, atol=1e-14)
     lam, Y = torch.linalg.eigh(D)
     for i in range(n):
         for mu in (0.5, 0.2):
-            Hs = ss.split_hessian(W, i, mu)
+            Hs = ssd.split_hessian(W, i, mu)
             z = torch.zeros(2, n + 1, d, d, dtype=DT)      # one candidate vector per eigenvector of D_i
             z[:, i] = Y[:, i].transpose(1, 2)
             z[:, n] = -Y[:, i].transpose(1, 2)
@@ -338,7 +339,7 @@ def test_neuron_curvature_gives_the_split_points_separating_eigenpairs():
                 torch.testing.assert_close(Hz, 2 * lam[:, i].unsqueeze(-1) * z, rtol=0, atol=1e-12)
     # a zero neuron has no curvature term
     W[0, 2] = 0.0
-    assert (ss.neuron_curvature(W)[0, 2] == 0).all()
+    assert (ssd.neuron_curvature(W)[0, 2] == 0).all()
 
 
 @pytest.mark.parametrize("mu", [0.5, 0.2, 0.85])
@@ -359,13 +360,13 @@ def test_split_hessian_is_congruent_to_narrow_hessian_plus_scaled_curvature(mu):
         T[n * d + q, i * d + q] = 1.0 - mu
         T[i * d + q, P + q] = 1.0
         T[n * d + q, P + q] = -1.0
-    M = T.T @ ss.split_hessian(W, i, mu, H) @ T
-    D = ss.neuron_curvature(W, H)[:, i]
+    M = T.T @ ssd.split_hessian(W, i, mu, H) @ T
+    D = ssd.neuron_curvature(W, H)[:, i]
     torch.testing.assert_close(M[:, :P, :P], H, rtol=0, atol=1e-12)
     torch.testing.assert_close(M[:, P:, P:], D / (mu * (1 - mu)), rtol=0, atol=1e-12)
     assert M[:, :P, P:].abs().max() < 1e-12
     neg = lambda A: (torch.linalg.eigvalsh(A) < -1e-10).sum(-1)
-    assert torch.equal(neg(ss.split_hessian(W, i, mu, H)), neg(H) + neg(D))
+    assert torch.equal(neg(ssd.split_hessian(W, i, mu, H)), neg(H) + neg(D))
 
 
 def test_equal_pieces_of_a_split_stay_equal_under_gradient_descent():
@@ -373,15 +374,15 @@ def test_equal_pieces_of_a_split_stay_equal_under_gradient_descent():
     # gradient descent does not separate them (up to rounding, which negative curvature would amplify only
     # slowly), however far the rest moves; a pair moved apart does separate.
     W = ss.init_students(5, 5, 3, seed=2)
-    Ws = ss.split_neuron(W, 1, 0.5)
-    res = ss.gradient_descent(Ws, lr=5 / 6, max_steps=500, grad_tol=0.0, loss_tol=0.0)
+    Ws = ssd.split_student_neuron(W, 1, 0.5)
+    res = ssd.gradient_descent(Ws, lr=5 / 6, n_steps=500, grad_tol=0.0, loss_tol=0.0)
     assert (res.W - Ws).abs().max() > 0.1                     # the network moved ...
     torch.testing.assert_close(res.W[:, 1], res.W[:, 5], rtol=0, atol=1e-10)   # ... the pair did not separate
-    lam, Y = torch.linalg.eigh(ss.neuron_curvature(W))
+    lam, Y = torch.linalg.eigh(ssd.neuron_curvature(W))
     apart = Ws.clone()
     apart[:, 1] += 1e-3 * Y[:, 1, :, 0]
     apart[:, 5] -= 1e-3 * Y[:, 1, :, 0]
-    res = ss.gradient_descent(apart, lr=5 / 6, max_steps=500, grad_tol=0.0, loss_tol=0.0)
+    res = ssd.gradient_descent(apart, lr=5 / 6, n_steps=500, grad_tol=0.0, loss_tol=0.0)
     assert (res.W[:, 1] - res.W[:, 5]).abs().max() > 1e-3
 
 
@@ -392,20 +393,20 @@ def test_equal_pieces_of_a_split_stay_equal_under_gradient_descent():
     (lambda: ss.init_students(0, 3, 5, 0), "k"),
     (lambda: ss.init_students(3, 0, 5, 0), "n"),
     (lambda: ss.init_students(3, 3, 0, 0), "n_seeds"),
-    (lambda: ss.gradient_descent(torch.ones(1, 2, 2, dtype=DT), lr=0.0), "lr"),
-    (lambda: ss.gradient_descent(torch.ones(1, 2, 2, dtype=DT), lr=0.1, max_steps=-1), "max_steps"),
-    (lambda: ss.gradient_descent(torch.ones(1, 2, 2, dtype=DT), lr=0.1, grad_tol=float("nan")), "grad_tol"),
-    (lambda: ss.split_neuron(torch.ones(1, 2, 2, dtype=DT), 2, 0.5), "i"),
-    (lambda: ss.split_neuron(torch.ones(1, 2, 2, dtype=DT), 0, 1.5), "mu"),
-    (lambda: ss.add_zero_neuron(torch.ones(1, 2, 2, dtype=DT), torch.ones(1, 3), 0.1), "u"),
-    (lambda: ss.new_neuron_direction(torch.ones(1, 2, 2, dtype=DT), n_starts=0), "n_starts"),
+    (lambda: ssd.gradient_descent(torch.ones(1, 2, 2, dtype=DT), lr=0.0), "lr"),
+    (lambda: ssd.gradient_descent(torch.ones(1, 2, 2, dtype=DT), lr=0.1, n_steps=-1), "n_steps"),
+    (lambda: ssd.gradient_descent(torch.ones(1, 2, 2, dtype=DT), lr=0.1, grad_tol=float("nan")), "grad_tol"),
+    (lambda: ssd.split_student_neuron(torch.ones(1, 2, 2, dtype=DT), 2, 0.5), "i"),
+    (lambda: ssd.split_student_neuron(torch.ones(1, 2, 2, dtype=DT), 0, 1.5), "mu"),
+    (lambda: ssd.add_zero_neuron(torch.ones(1, 2, 2, dtype=DT), torch.ones(1, 3), 0.1), "u"),
+    (lambda: ssd.new_neuron_direction(torch.ones(1, 2, 2, dtype=DT), n_starts=0), "n_starts"),
     (lambda: ss.sampled_loss(torch.ones(1, 2, 2, dtype=DT), torch.ones(5, 3, dtype=DT)), "x"),
     (lambda: ss.objective(0, 3), "n"),
-    (lambda: ss.split_hessian(torch.ones(1, 2, 2, dtype=DT), 0, 1.0), "mu"),
-    (lambda: ss.split_hessian(torch.ones(1, 2, 2, dtype=DT), 0, 0.0), "mu"),
-    (lambda: ss.split_hessian(torch.ones(1, 2, 2, dtype=DT), 2, 0.5), "i"),
-    (lambda: ss.split_hessian(torch.ones(1, 2, 2, dtype=DT), 0, 0.5, torch.eye(3, dtype=DT)), "H"),
-    (lambda: ss.neuron_curvature(torch.ones(1, 2, 2, dtype=DT), torch.eye(4, dtype=DT)[None, :3]), "H"),
+    (lambda: ssd.split_hessian(torch.ones(1, 2, 2, dtype=DT), 0, 1.0), "mu"),
+    (lambda: ssd.split_hessian(torch.ones(1, 2, 2, dtype=DT), 0, 0.0), "mu"),
+    (lambda: ssd.split_hessian(torch.ones(1, 2, 2, dtype=DT), 2, 0.5), "i"),
+    (lambda: ssd.split_hessian(torch.ones(1, 2, 2, dtype=DT), 0, 0.5, torch.eye(3, dtype=DT)), "H"),
+    (lambda: ssd.neuron_curvature(torch.ones(1, 2, 2, dtype=DT), torch.eye(4, dtype=DT)[None, :3]), "H"),
 ])
 def test_bad_input_names_the_parameter(call, name):
     with pytest.raises(ValueError, match=rf"^{name}\b"):

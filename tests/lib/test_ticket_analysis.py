@@ -2,7 +2,6 @@
 failure margins; and overparam.tickets' matched step and Newton step length."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
@@ -36,7 +35,7 @@ def test_matched_step_trains_the_subnetworks_again_at_the_wide_step(ex):
     again = T.train_subnetworks(ex.W0, ex.idx[ex.columns_within(7)], lr=5 / 7)
     np.testing.assert_array_equal(again.outcome, ex.subnetworks_of(7, matched=True))
     assert ex.subnetworks_of(7).shape == ex.subnetworks_of(7, matched=True).shape == (8, 7)
-    plain = T.run_experiment(3, 2, seed=4, widths=[3, 4], max_extra=1, max_steps=200)
+    plain = T.run_experiment(3, 2, seed=4, widths=[3, 4], max_extra=1, n_steps=200)
     with pytest.raises(ValueError, match=r"^matched: no subnetworks trained at the width-4 step"):
         plain.subnetworks_of(4, matched=True)
 

@@ -3,12 +3,12 @@ import itertools
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from overparam import safran_shamir as ss
 from overparam import tickets as T
+from overparam import tickets_control as tc
 
 DT = torch.float64
 
@@ -83,11 +83,11 @@ def test_batched_subnetwork_training_equals_training_each_alone():
     k, S = 4, 2
     W0 = ss.init_students(k, k + 2, S, seed=1)
     idx = T.subnetworks(k + 2, k)
-    batch = T.train_subnetworks(W0, idx, lr=5 / k, max_steps=1500)
+    batch = T.train_subnetworks(W0, idx, lr=5 / k, n_steps=1500)
     assert batch.outcome.shape == (S, idx.shape[0])
     for s in range(S):
         for c, row in list(enumerate(idx.tolist()))[::4]:
-            alone = T.train_students(W0[s:s + 1, row].clone(), lr=5 / k, max_steps=1500)
+            alone = T.train_students(W0[s:s + 1, row].clone(), lr=5 / k, n_steps=1500)
             assert batch.outcome[s, c] == alone.outcome[0]
             assert batch.steps[s, c] == alone.steps[0]
             assert batch.verdict[s, c] == alone.verdict[0]
@@ -111,7 +111,7 @@ def test_global_minimum_wins_at_once_and_step_cap_is_unresolved():
     out = T.train_students(perm, lr=1.0)
     assert out.outcome[0] == T.WIN and out.steps[0] == 0
     W0 = ss.init_students(6, 6, 4, seed=0)
-    capped = T.train_students(W0, lr=5 / 6, max_steps=2)
+    capped = T.train_students(W0, lr=5 / 6, n_steps=2)
     assert np.all(capped.outcome == T.UNRESOLVED)
     assert set(capped.verdict) == {"step_limit"}
 
@@ -200,13 +200,13 @@ def test_teacher_assignment():
 # --------------------------------------------------------------------------- experiment
 def test_run_experiment_is_nested_and_consistent():
     k, S = 3, 3
-    ex = T.run_experiment(k, S, seed=2, n_sampled=5, max_steps=1500)
+    ex = T.run_experiment(k, S, seed=2, n_sampled=5, n_steps=1500)
     assert sorted(ex.wide) == [3, 4, 5, 6]
     assert ex.W0.shape == (S, 6, k)
     assert ex.idx.shape == (math.comb(5, 3), 3)
     assert ex.subnetworks_of(4).shape == (S, 4) and ex.subnetworks_of(5).shape == (S, 10)
     np.testing.assert_array_equal(ex.wide[3].outcome, ex.sub.outcome[:, 0])
-    again = T.train_students(ex.W0[:, :4].contiguous(), lr=5 / 4, max_steps=1500)
+    again = T.train_students(ex.W0[:, :4].contiguous(), lr=5 / 4, n_steps=1500)
     np.testing.assert_array_equal(again.outcome, ex.wide[4].outcome)
     assert ex.sampled.outcome.shape == (S, 5)
     with pytest.raises(ValueError, match="n must be"):
@@ -215,9 +215,9 @@ def test_run_experiment_is_nested_and_consistent():
 
 # --------------------------------------------------------------------------- the 1-D control
 def test_control_gradient_matches_autograd():
-    x = T.control_inputs(50)
-    w, b = T.control_init(3, 4, seed=0)
-    L, gw, gb = T.control_loss_grad(w, b, x)
+    x = tc.control_inputs(50)
+    w, b = tc.control_init(3, 4, seed=0)
+    L, gw, gb = tc.control_loss_grad(w, b, x)
     wr, br = w.clone().requires_grad_(), b.clone().requires_grad_()
     Lr = 0.5 * ((torch.relu(wr[..., None] * x + br[..., None]).sum(-2) - torch.relu(x)) ** 2).mean(-1)
     gwr, gbr = torch.autograd.grad(Lr.sum(), (wr, br))
@@ -227,28 +227,28 @@ def test_control_gradient_matches_autograd():
 
 
 def test_control_inputs_are_normal_quantiles():
-    x = T.control_inputs(1000)
+    x = tc.control_inputs(1000)
     assert torch.all(x[1:] > x[:-1]) and abs(float(x.mean())) < 1e-12
     assert float((x * x).mean()) == pytest.approx(1.0, abs=0.01)
 
 
 def test_control_rules_teacher_wins_dead_neuron_stays_dead_batch_equals_loop():
-    x = T.control_inputs(200)
-    res = T.control_gradient_descent(torch.tensor([[1.0, -1.0]], dtype=DT), torch.tensor([[0.0, -5.0]], dtype=DT),
+    x = tc.control_inputs(200)
+    res = tc.control_gradient_descent(torch.tensor([[1.0, -1.0]], dtype=DT), torch.tensor([[0.0, -5.0]], dtype=DT),
                                      x, lr=0.25)
     assert res.stop_reason == ("loss_tol",) and int(res.steps[0]) == 0
-    dead = T.control_gradient_descent(torch.tensor([[1.0]], dtype=DT), torch.tensor([[-10.0]], dtype=DT), x, lr=0.5)
+    dead = tc.control_gradient_descent(torch.tensor([[1.0]], dtype=DT), torch.tensor([[-10.0]], dtype=DT), x, lr=0.5)
     assert dead.stop_reason == ("grad_tol",) and float(dead.w[0, 0]) == 1.0
-    w, b = T.control_init(6, 3, seed=1)
-    batch = T.control_gradient_descent(w, b, x, lr=0.5 / 3, max_steps=3000)
+    w, b = tc.control_init(6, 3, seed=1)
+    batch = tc.control_gradient_descent(w, b, x, lr=0.5 / 3, n_steps=3000)
     for s in range(6):
-        one = T.control_gradient_descent(w[s:s + 1], b[s:s + 1], x, lr=0.5 / 3, max_steps=3000)
+        one = tc.control_gradient_descent(w[s:s + 1], b[s:s + 1], x, lr=0.5 / 3, n_steps=3000)
         assert one.stop_reason[0] == batch.stop_reason[s]
         torch.testing.assert_close(one.w[0], batch.w[s])
 
 
 def test_run_experiment_max_extra_one_trains_only_the_k_plus_1_subnetworks():
-    ex = T.run_experiment(3, 2, seed=0, widths=[3, 4], max_extra=1, max_steps=1500)
+    ex = T.run_experiment(3, 2, seed=0, widths=[3, 4], max_extra=1, n_steps=1500)
     assert ex.idx.shape == (4, 3) and ex.max_extra == 1 and ex.sampled is None
     assert ex.subnetworks_of(4).shape == (2, 4)
     with pytest.raises(ValueError, match="n must be"):

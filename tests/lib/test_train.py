@@ -151,6 +151,21 @@ def test_masks_keep_pruned_weights_exactly_zero(opt):
             assert bool((w[m == 1] != 0).all())      # kept weights moved and are not zeroed
 
 
+def test_stop_reasons_loss_first_then_grad_both_inclusive():
+    d, N, S = 3, 10, 2
+    net, x, _ = _problem(d, (), 1, N, S, "mse", "linear")
+    y = (x @ net.weights[0][0].T + net.biases[0][0]).detach()     # seed 0 (almost) exact, seed 1 not
+    start = train(net, x, y, optimizer=GD(0.3), n_steps=0)          # the step-0 loss and gradient norm
+    assert start.stop_reason == ("step_limit", "step_limit")
+    L0, g0 = float(start.final_loss[0]), float(start.grad_norm[0])
+    assert start.final_loss[1] > L0 and start.grad_norm[1] > g0
+    both = train(net, x, y, optimizer=GD(0.3), n_steps=5, loss_tol=L0, grad_tol=g0)
+    assert both.stop_reason == ("loss_tol", "step_limit") and both.steps.tolist() == [0, 5]
+    grad = train(net, x, y, optimizer=GD(0.3), n_steps=5, grad_tol=g0)
+    assert grad.stop_reason == ("grad_tol", "step_limit") and grad.steps[0] == 0
+    assert both.converged.tolist() == [True, False] and grad.converged.tolist() == [True, False]
+
+
 def test_diverging_seed_is_isolated():
     net, x, y = _problem(3, (6,), 1, 15, 4, "mse", "tanh")
     W = [w.clone() for w in net.weights]
@@ -174,8 +189,8 @@ def test_converged_seeds_leave_the_batch_and_others_continue():
     net, x, _ = _problem(d, (), 1, N, S, "mse", "linear")
     y = (x @ net.weights[0][0].T + net.biases[0][0]).detach()     # seed 0 is already exact
     res = train(net, x, y, optimizer=GD(0.3), n_steps=400, loss_tol=1e-20, grad_tol=1e-9)
-    assert res.stop_reason[0] == "converged" and res.steps[0] == 0
-    assert all(r == "converged" for r in res.stop_reason)
+    assert res.stop_reason[0] == "loss_tol" and res.steps[0] == 0     # exact: loss 0 <= loss_tol
+    assert all(r in ("loss_tol", "grad_tol") for r in res.stop_reason) and res.converged.all()
     assert (res.grad_norm <= 1e-9).all() or (res.final_loss <= 1e-20).all()
     for s in range(S):
         k = res.steps[s]

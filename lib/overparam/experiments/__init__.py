@@ -1,0 +1,1 @@
+"""Chapter experiments: each module runs one chapter's experiment and builds its tables and summary."""

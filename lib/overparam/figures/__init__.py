@@ -1,0 +1,1 @@
+"""Chapter figures: each module draws one chapter's figures from its data and returns them."""
