@@ -140,3 +140,12 @@ def check_profiles(root: Path, chs: dict[str, Path]) -> list[str]:
 def fail(message: str) -> None:
     print(f"\nBUILD FAILED: {message}", file=sys.stderr, flush=True)
     sys.exit(1)
+
+
+def report(title: str, problems: list[str], success: str) -> int:
+    """Exit status of a check: print ``TITLE FAILED`` and one problem per line to stderr (1), or ``success`` (0)."""
+    if problems:
+        print(f"{title} FAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 1
+    print(success)
+    return 0

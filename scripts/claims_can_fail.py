@@ -14,13 +14,15 @@ executed at the quick profile (its own defaults) in one kernel, in a temporary f
    the claims-check cell itself must raise ``AssertionError``. A case that passes the claims check, or
    that breaks an earlier cell instead, fails this check.
 
-Case code rebinds names (never mutates objects in place), so rebinding the saved names restores the
+The kernel runs as in the book build (``OVERPARAM_BOOK_BUILD=1``: static panels instead of live widgets,
+whose cells can leave the client waiting on an idle kernel; ``PYTHONHASHSEED=0``). Case code rebinds names (never mutates objects in place), so rebinding the saved names restores the
 data. Exit status 1 if any chapter fails, with one line per failure.
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import shutil
 import sys
 import tempfile
@@ -32,7 +34,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bookpipe import REPO, chapters as book_chapters  # noqa: E402
+from bookpipe import REPO, report  # noqa: E402
+from bookpipe import chapters as book_chapters  # noqa: E402
 
 EXPERIMENT_TAG, CLAIMS_TAG = "experiment", "claims-check"
 SAVE = "_claims_saved = dict(globals())"
@@ -83,7 +86,7 @@ def check_chapter(notebook: Path, cases: dict[str, str], workdir: Path) -> list[
     if (notebook.parent / "_data").is_dir():
         shutil.copytree(notebook.parent / "_data", workdir / "_data")
 
-    client = NotebookClient(nb, timeout=3600, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
+    client = NotebookClient(nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
 
     def run_code(code: str) -> None:
         """Execute ad-hoc code as a cell appended to the notebook (executed at its own index)."""
@@ -138,6 +141,10 @@ def main(argv=None) -> int:
     if unknown:
         print(f"CLAIMS CHECK FAILED: no sabotage file for {unknown}; have {available}", file=sys.stderr)
         return 1
+    # as in the book build: static panels instead of live widgets (a live widget cell can leave nbclient
+    # waiting on an idle kernel), and a fixed hash seed
+    os.environ["OVERPARAM_BOOK_BUILD"] = "1"
+    os.environ.setdefault("PYTHONHASHSEED", "0")
     failures = []
     for ch in chapters:
         t0 = time.perf_counter()
@@ -148,11 +155,7 @@ def main(argv=None) -> int:
         status = "FAILED" if found else "ok"
         print(f"  {ch}: {len(cases)} broken-data case(s), claims check {status} ({time.perf_counter() - t0:.0f} s)",
               flush=True)
-    if failures:
-        print("CLAIMS CHECK FAILED:\n  " + "\n  ".join(failures), file=sys.stderr)
-        return 1
-    print(f"claims checks fail on broken data: {len(chapters)} chapter(s)")
-    return 0
+    return report("CLAIMS CHECK", failures, f"claims checks fail on broken data: {len(chapters)} chapter(s)")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bookpipe import REPO  # noqa: E402
+from bookpipe import REPO, report  # noqa: E402
 
 SANITIZE = REPO / "tests" / "book" / "nbval_sanitize.cfg"
 
@@ -87,11 +87,8 @@ def main(argv=None) -> int:
     problems = []
     for name, rel in chapters.items():
         problems += compare(name, html / "_results" / name, (work / rel).parent / "results" / name)
-    if problems:
-        print("DETERMINISM CHECK FAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
-        return 1
-    print(f"Determinism: summary.json and CSVs of {len(chapters)} chapter(s) equal in both runs.")
-    return 0
+    return report("DETERMINISM CHECK", problems,
+                  f"Determinism: summary.json and CSVs of {len(chapters)} chapter(s) equal in both runs.")
 
 
 if __name__ == "__main__":
