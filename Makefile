@@ -66,7 +66,7 @@ nbval: env
 	$(PY) scripts/nbval_check.py
 
 # Each chapter's claims check must fail on data broken on purpose (tests/book/sabotage/<chapter>.py):
-# one quick-profile run per chapter, the analysis cells re-run per broken-data case.
+# one quick-profile run per chapter (two chapters at once), the analysis cells re-run per broken-data case.
 claims: env
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) scripts/claims_can_fail.py
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Each chapter's claims check must fail when the chapter's data are broken on purpose.
 
-    python scripts/claims_can_fail.py [CHAPTER ...] [--book DIR] [--cases DIR]
+    python scripts/claims_can_fail.py [CHAPTER ...] [--book DIR] [--cases DIR] [--jobs N]
 
 Every chapter of ``_toc.yml`` (or each CHAPTER named) needs a file ``tests/book/sabotage/<chapter>.py`` (its ``CASES`` maps a description
 to Python code that breaks the data, e.g. swaps the ticket and re-initialised results), the chapter is
@@ -16,7 +16,8 @@ executed at the quick profile (its own defaults) in one kernel, in a temporary f
 
 The kernel runs as in the book build (``OVERPARAM_BOOK_BUILD=1``: static panels instead of live widgets,
 whose cells can leave the client waiting on an idle kernel; ``PYTHONHASHSEED=0``). Case code rebinds names (never mutates objects in place), so rebinding the saved names restores the
-data. Exit status 1 if any chapter fails, with one line per failure.
+data. ``--jobs`` chapters are checked at once (default 2, one single-threaded kernel each: the two
+cores). Exit status 1 if any chapter fails, with one line per failure.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import nbformat
@@ -129,12 +131,24 @@ def check_chapter(notebook: Path, cases: dict[str, str], workdir: Path) -> list[
     return failures
 
 
+def check_one(ch: str, book: Path, cases_dir: Path) -> tuple[str, int, list[str], float]:
+    """One chapter in a temporary folder: (name, number of cases, failures, seconds)."""
+    t0 = time.perf_counter()
+    cases = load_cases(cases_dir / f"{ch}.py")
+    with tempfile.TemporaryDirectory(prefix=f"claims-{ch}-") as tmp:
+        found = check_chapter(book / f"{ch}.ipynb", cases, Path(tmp))
+    return ch, len(cases), found, time.perf_counter() - t0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("chapters", nargs="*", help="chapter names (default: every chapter of _toc.yml)")
     ap.add_argument("--book", type=Path, default=REPO / "book")
     ap.add_argument("--cases", type=Path, default=REPO / "tests" / "book" / "sabotage")
+    ap.add_argument("--jobs", type=int, default=2, help="chapters checked at once (one kernel each)")
     args = ap.parse_args(argv)
+    if args.jobs < 1:
+        ap.error(f"--jobs must be an integer >= 1, got {args.jobs}")
     available = sorted(p.stem for p in args.cases.glob("*.py") if not p.name.startswith("_"))
     chapters = args.chapters or list(book_chapters(REPO))
     unknown = [ch for ch in chapters if ch not in available]
@@ -146,15 +160,13 @@ def main(argv=None) -> int:
     os.environ["OVERPARAM_BOOK_BUILD"] = "1"
     os.environ.setdefault("PYTHONHASHSEED", "0")
     failures = []
-    for ch in chapters:
-        t0 = time.perf_counter()
-        cases = load_cases(args.cases / f"{ch}.py")
-        with tempfile.TemporaryDirectory(prefix=f"claims-{ch}-") as tmp:
-            found = check_chapter(args.book / f"{ch}.ipynb", cases, Path(tmp))
-        failures += found
-        status = "FAILED" if found else "ok"
-        print(f"  {ch}: {len(cases)} broken-data case(s), claims check {status} ({time.perf_counter() - t0:.0f} s)",
-              flush=True)
+    with ProcessPoolExecutor(max_workers=min(args.jobs, len(chapters)) or 1) as pool:
+        futures = [pool.submit(check_one, ch, args.book, args.cases) for ch in chapters]
+        for fut in as_completed(futures):
+            ch, n_cases, found, seconds = fut.result()
+            failures += found
+            status = "FAILED" if found else "ok"
+            print(f"  {ch}: {n_cases} broken-data case(s), claims check {status} ({seconds:.0f} s)", flush=True)
     return report("CLAIMS CHECK", failures, f"claims checks fail on broken data: {len(chapters)} chapter(s)")
 
 
