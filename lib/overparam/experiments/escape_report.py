@@ -31,7 +31,7 @@ class ClaimMeasures:
     new-neuron slope; ``max_teacher_sum`` the largest Σⱼ δ(eⱼ); ``min_mu_step`` the smallest
     increase of a split point's λmin from one μ to the next on (0, ½].
     Over all ``k``: ``minima_saddle`` of ``n_spectrum`` minima have a saddle split; ``thm_dev`` the
-    largest |Σⱼ δ(eⱼ) + 2L|; ``theory`` (:func:`.escape_split.split_theory`); ``n_separated`` the
+    largest ``|Σⱼ δ(eⱼ) + 2L|``; ``theory`` (:func:`.escape_split.split_theory`); ``n_separated`` the
     teacher widths where ``n = k + 1`` lies below ``n = k`` beyond both intervals; ``lowered`` and
     ``escaped_two`` (per embedding, two extra neurons) the Wilson intervals of the escape runs;
     ``stuck_reasons`` the stop reasons of the runs that did not escape, ``stuck_not_lowered`` how

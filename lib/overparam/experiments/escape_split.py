@@ -93,7 +93,7 @@ def split_theory(splits, mus) -> dict:
     ``inertia_mismatches``, split points where "saddle" (λmin < 0) disagrees with λmin(Dᵢ) < 0
     (where Dᵢ's sign is clear, :data:`CLEAR`); ``bound_excess``, the largest excess of λmin over the
     bound λmin(Dᵢ)/(2μ(1 − μ)) (0 if never above it); ``half_deviation``, the largest
-    |λmin − 2λmin(Dᵢ)| at μ = ½ over neurons with λmin(Dᵢ) < 0."""
+    ``|λmin − 2λmin(Dᵢ)|`` at μ = ½ over neurons with λmin(Dᵢ) < 0."""
     mus = list(mus)
     if 0.5 not in mus:
         raise ValueError(f"mus must contain 0.5; got {mus!r}")
@@ -119,7 +119,7 @@ def minima_with_saddle_split(splits) -> tuple[int, int]:
 
 
 def zero_neuron_deviation(splits) -> float:
-    """The largest |Σⱼ δ(eⱼ) + 2L| over all analysed minima (the zero-neuron theorem says 0)."""
+    """The largest ``|Σⱼ δ(eⱼ) + 2L|`` over all analysed minima (the zero-neuron theorem says 0)."""
     return max((float((a.teacher_sum + 2 * a.loss).abs().max()) for a in splits.values()
                 if len(a.teacher_sum)), default=0.0)
 
