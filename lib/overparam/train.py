@@ -1,5 +1,5 @@
 """Train S networks at once: full-batch GD, Adam, minibatch SGD, with a hand-written backward
-(:mod:`overparam.backprop`: one matrix product per layer for all seeds).
+(the private module ``overparam.backprop``: one matrix product per layer for all seeds).
 
 Step ``t`` (``t = 0 .. n_steps``) for every still-active seed:
 

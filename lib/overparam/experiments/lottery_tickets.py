@@ -1,7 +1,7 @@
 """The chapter *Lottery tickets, reproduced on MNIST-1D*: its experiment and the numbers it reports.
 
-:func:`run` is the experiment (iterative magnitude pruning with its controls, :func:`overparam.lottery.
-run_lottery`, on MNIST-1D with a validation split). :func:`analyse` turns its
+:func:`run` is the experiment (iterative magnitude pruning with its controls,
+:func:`overparam.lottery.run_lottery`, on MNIST-1D with a validation split). :func:`analyse` turns its
 :class:`~overparam.lottery.LotteryResult` into every quantity the chapter states: the accuracy summary,
 the paired differences at the three lowest densities, the seed-level count against the re-initialised
 twin, the contiguous "matches dense down to" density, and the early-stopping speed comparison.
