@@ -139,7 +139,7 @@ def analyse(result: lottery.LotteryResult, n_lowest: int = 3) -> LotteryAnalysis
 
 
 def glue_values(a: LotteryAnalysis, n_lowest: int = 3) -> dict:
-    """The prose's numbers, glue name → value, from :func:`analyse`; the texts that the prose shows with
+    """The prose's numbers, glue name → value, from :func:`analyse`; the texts that the prose shows
     as Markdown (the glue:md role) are IPython ``Markdown`` objects."""
     from IPython.display import Markdown
 
