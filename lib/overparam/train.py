@@ -13,10 +13,9 @@ Step ``t`` (``t = 0 .. n_steps``) for every still-active seed:
    stopped seeds leave the batch (their parameters are frozen; ``steps`` = updates applied);
 4. otherwise one optimizer update.
 
-This is the stopping scheme of :mod:`overparam.descent` (``n_steps``, per-seed stops, a diverged seed
-never affects the others, the same four stop reasons in the same order) with one difference: the
-tolerances compare inclusively (``<=``), where :func:`overparam.descent.descend` uses ``<``. A loss
-or gradient norm exactly equal to its tolerance therefore stops a run here and not there.
+The loop is :func:`overparam.descent.run` (``n_steps``, per-seed stops, a diverged seed never affects
+the others, the same four stop reasons and inclusive tolerances); this module supplies the batched
+forward and backward pass, the batches and the optimizer updates.
 
 SGD: batches are consecutive slices of a fresh permutation of the N samples each epoch, drawn from
 ``generator(seed, "batch")`` and shared by all seeds; the last batch of an epoch may be smaller. For SGD
@@ -37,6 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from . import descent
 from .backprop import _CHUNK_BYTES, _Engine
 from .mlp import LOSSES, MLP, _check_x, _labels, _targets_mse, check_masks
 from .rng import generator
@@ -230,41 +230,53 @@ def _batches(optimizer, seed: int, N: int, n_steps: int, device):
     yield None
 
 
-def _assemble(full_W, full_b, eng, active, activation):
-    """An MLP of all seeds: frozen ones from full_*, active ones from the engine."""
-    Ws = [fw.index_copy(0, active, w) for fw, w in zip(full_W, eng.W)]
-    bs = [None if fb is None else fb.index_copy(0, active, b) for fb, b in zip(full_b, eng.b)]
-    return MLP(tuple(Ws), tuple(bs), activation)
+class _TrainProblem:
+    """The MLP trainer as a :class:`overparam.descent.DescentProblem`: the engine's running seeds,
+    step ``t``'s batch, one optimizer update (its state kept per seed), masks re-applied."""
+
+    def __init__(self, eng: _Engine, optimizer, batches):
+        self.eng, self.optimizer, self.batches = eng, optimizer, iter(batches)
+        self.L = len(eng.W)
+
+    @property
+    def params(self) -> tuple:
+        return tuple(self.eng.W) + tuple(b for b in self.eng.b if b is not None)
+
+    def loss_grad(self, t):
+        lv, gW, gb, gn = self.eng.loss_grad(*self.eng.batch(next(self.batches)))
+        return lv, tuple(gW) + tuple(gb), gn
+
+    def step(self, grads, t):
+        _optimizer_step(self.eng, self.optimizer, list(grads[:self.L]), list(grads[self.L:]), t)
+
+    def keep(self, mask):
+        self.eng.keep(mask.nonzero()[:, 0])
 
 
-class _Run:
-    """The per-seed record of one :func:`train` call: frozen parameters of stopped seeds, the loss
-    curve, final values, stop reasons, evaluations and snapshots."""
+def _to_mlp(params: tuple, biases, activation: str) -> MLP:
+    """An MLP from a flat parameter tuple (weights, then the biases that exist, as in ``biases``)."""
+    L = len(biases)
+    it = iter(params[L:])
+    return MLP(tuple(params[:L]), tuple(None if b is None else next(it) for b in biases), activation)
 
-    def __init__(self, eng: _Engine, S: int, n_steps: int, record_every: int, activation: str):
-        dev = eng.device
-        self.eng, self.S, self.activation, self.record_every = eng, S, activation, record_every
-        self.full_W = [w.clone() for w in eng.W]
-        self.full_b = [None if b is None else b.clone() for b in eng.b]
-        self.active = torch.arange(S, device=dev)
-        self.active_np = np.arange(S)
-        self.curve_steps = np.arange(0, n_steps + 1, record_every)
-        self.curve = np.full((S, len(self.curve_steps)), np.nan)
-        self.final_loss, self.grad_norm = np.full(S, np.nan), np.full(S, np.nan)
-        self.steps = np.zeros(S, dtype=np.int64)
-        self.reason = [""] * S
+
+class _Observer:
+    """Snapshots (steps ``snaps``) and evaluations (every ``eval_every`` steps) of all seeds."""
+
+    def __init__(self, S, biases, activation, snaps, eval_every, eval_fn):
+        self.S, self.biases, self.activation = S, biases, activation
+        self.snaps, self.eval_every, self.eval_fn = snaps, eval_every, eval_fn
         self.history, self.eval_steps, self.snapshots = {}, [], {}
 
-    def observe(self, t: int, snaps, eval_every, eval_fn) -> None:
-        """Snapshot and evaluation at step ``t`` (parameters after ``t`` updates), when due."""
-        evaluate = eval_every is not None and t % eval_every == 0
-        if t not in snaps and not evaluate:
+    def __call__(self, t: int, current) -> None:
+        evaluate = self.eval_every is not None and t % self.eval_every == 0
+        if t not in self.snaps and not evaluate:
             return
-        cur = _assemble(self.full_W, self.full_b, self.eng, self.active, self.activation)
-        if t in snaps:
+        cur = _to_mlp(current(), self.biases, self.activation)
+        if t in self.snaps:
             self.snapshots[t] = cur
         if evaluate:
-            out = eval_fn(cur)
+            out = self.eval_fn(cur)
             if not isinstance(out, dict):
                 raise ValueError("eval_fn must return a dict name -> (S,) tensor")
             for name, v in out.items():
@@ -274,59 +286,17 @@ class _Run:
                 self.history.setdefault(name, []).append(v)
             self.eval_steps.append(t)
 
-    def record(self, t: int, lv) -> None:
-        """The loss of the active seeds into the curve, every ``record_every`` steps."""
-        if t % self.record_every == 0:
-            self.curve[self.active_np, t // self.record_every] = lv.detach().cpu().numpy()
-
-    def stop(self, t: int, done, bad, stop_l, stop_g, lv, gn):
-        """Freeze the seeds in ``done`` (local mask) with their reason; the local indices kept (None: all stopped)."""
-        eng = self.eng
-        loc = done.nonzero()[:, 0]
-        glob = self.active.index_select(0, loc)
-        for fw, w in zip(self.full_W, eng.W):
-            fw.index_copy_(0, glob, w.index_select(0, loc))
-        for fb, b in zip(self.full_b, eng.b):
-            if fb is not None:
-                fb.index_copy_(0, glob, b.index_select(0, loc))
-        lv_np, gn_np = lv.detach().cpu().numpy(), gn.detach().cpu().numpy()
-        bad_np, l_np, g_np = bad.cpu().numpy(), stop_l.cpu().numpy(), stop_g.cpu().numpy()
-        for i in loc.cpu().numpy():
-            s = self.active_np[i]
-            self.final_loss[s], self.grad_norm[s], self.steps[s] = lv_np[i], gn_np[i], t
-            self.reason[s] = ("diverged" if bad_np[i] else "loss_tol" if l_np[i]
-                              else "grad_tol" if g_np[i] else "step_limit")
-        keep = (~done).nonzero()[:, 0]
-        if keep.numel() == 0:
-            return None
-        self.active, self.active_np = self.active.index_select(0, keep), self.active_np[keep.cpu().numpy()]
-        eng.keep(keep)
-        return keep
-
-    def result(self, snaps) -> TrainResult:
-        final = MLP(tuple(self.full_W), tuple(self.full_b), self.activation)
-        for k in snaps:                 # every seed had stopped before step k: its weights are final
+    def result(self, res, n_steps: int) -> TrainResult:
+        final = _to_mlp(res.params, self.biases, self.activation)
+        for k in self.snaps:             # every seed had stopped before step k: its weights are final
             self.snapshots.setdefault(k, final)
         return TrainResult(
-            net=final, loss_curve=self.curve, final_loss=self.final_loss, grad_norm=self.grad_norm,
-            steps=self.steps, stop_reason=tuple(self.reason),
+            net=final, loss_curve=res.loss_curve, final_loss=res.loss.detach().cpu().numpy().astype(float),
+            grad_norm=res.grad_norm.detach().cpu().numpy().astype(float), steps=res.steps.numpy(),
+            stop_reason=res.stop_reason,
             history={k: np.stack(v, axis=1) for k, v in self.history.items()},
             eval_steps=np.asarray(self.eval_steps, dtype=np.int64), snapshots=self.snapshots,
-            curve_steps=self.curve_steps)
-
-
-def _stop_masks(t, n_steps, lv, gn, grad_tol, loss_tol):
-    """``(done, bad, stop_l, stop_g)`` at step ``t``: disjoint masks non-finite, ``loss <= loss_tol``,
-    ``grad_norm <= grad_tol`` (in that order of precedence), and ``done`` (any of them, or the step cap)."""
-    bad = ~(torch.isfinite(lv) & torch.isfinite(gn))
-    stop_l = torch.zeros_like(bad)
-    stop_g = torch.zeros_like(bad)
-    if loss_tol is not None:
-        stop_l = (lv <= loss_tol) & ~bad
-    if grad_tol is not None:
-        stop_g = (gn <= grad_tol) & ~bad & ~stop_l
-    done = torch.ones_like(bad) if t == n_steps else bad | stop_l | stop_g
-    return done, bad, stop_l, stop_g
+            curve_steps=np.arange(0, n_steps + 1, res.record_every))
 
 
 def _full_data_values(res: TrainResult, x, y, loss, masks) -> TrainResult:
@@ -360,20 +330,11 @@ def train(net: MLP, x: Tensor, y: Tensor, *, loss: str = "mse", optimizer, n_ste
     n_steps, snaps = o["n_steps"], o["snaps"]
     x, y, masks, N = _check_data(net, x, y, loss, masks, optimizer)
     eng = _Engine(net, x, y, loss, masks, o["chunk_bytes"])
-    run = _Run(eng, net.n_seeds, n_steps, o["record_every"], net.activation)
-    for t, idx in enumerate(_batches(optimizer, o["seed"], N, n_steps, net.device)):
-        run.observe(t, snaps, o["eval_every"], eval_fn)
-        lv, gW, gb, gn = eng.loss_grad(*eng.batch(idx))
-        run.record(t, lv)
-        done, bad, stop_l, stop_g = _stop_masks(t, n_steps, lv, gn, o["grad_tol"], o["loss_tol"])
-        if bool(done.any()):
-            keep = run.stop(t, done, bad, stop_l, stop_g, lv, gn)
-            if keep is None:
-                break
-            gW = [g.index_select(0, keep) for g in gW]
-            gb = [None if g is None else g.index_select(0, keep) for g in gb]
-        _optimizer_step(eng, optimizer, gW, gb, t)
-    res = run.result(snaps)
+    observer = _Observer(net.n_seeds, net.biases, net.activation, snaps, o["eval_every"], eval_fn)
+    problem = _TrainProblem(eng, optimizer, _batches(optimizer, o["seed"], N, n_steps, net.device))
+    res = descent.run(problem, n_steps=n_steps, grad_tol=o["grad_tol"], loss_tol=o["loss_tol"],
+                      record_every=o["record_every"], observe=observer)
+    res = observer.result(res, n_steps)
     if getattr(optimizer, "batch_size", None) is not None:
         res = _full_data_values(res, x, y, loss, masks)
     return res

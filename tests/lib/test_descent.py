@@ -61,9 +61,9 @@ def test_stop_reasons_and_their_order():
 def test_diverged_seed_never_poisons_the_others():
     x0 = torch.tensor([[1.0], [1.0]], dtype=DT)
     a = torch.tensor([1.0, 1e6], dtype=DT)
-    res = descent.descend((x0, a), _quadratic, _gd(0.5), n_steps=200, grad_tol=0.0, loss_tol=0.0)
+    res = descent.descend((x0, a), _quadratic, _gd(0.5), n_steps=200, grad_tol=None, loss_tol=None)
     assert res.stop_reason == ("step_limit", "diverged")
-    alone = descent.descend((x0[:1], a[:1]), _quadratic, _gd(0.5), n_steps=200, grad_tol=0.0, loss_tol=0.0)
+    alone = descent.descend((x0[:1], a[:1]), _quadratic, _gd(0.5), n_steps=200, grad_tol=None, loss_tol=None)
     assert torch.equal(alone.params[0][0], res.params[0][0])
     assert res.loss_curve is None, "no curve unless record_every is given"
 
@@ -105,3 +105,60 @@ def test_bad_input():
         descent.descend(p, _quadratic, _gd(0.1), n_steps=-1, grad_tol=0.0, loss_tol=0.0)
     with pytest.raises(ValueError, match=r"^record_every\b"):
         descent.descend(p, _quadratic, _gd(0.1), n_steps=1, grad_tol=0.0, loss_tol=0.0, record_every=0)
+    with pytest.raises(ValueError, match=r"^grad_tol\b"):
+        descent.descend(p, _quadratic, _gd(0.1), n_steps=1, grad_tol=-1.0, loss_tol=None)
+    with pytest.raises(ValueError, match=r"^loss_tol\b"):
+        descent.descend(p, _quadratic, _gd(0.1), n_steps=1, grad_tol=None, loss_tol=float("nan"))
+
+
+def test_tolerances_are_inclusive_and_none_switches_them_off():
+    x0 = torch.zeros(1, 1, dtype=DT)                      # loss and gradient exactly 0 from the start
+    a = torch.ones(1, dtype=DT)
+    on = descent.descend((x0, a), _quadratic, _gd(0.1), n_steps=5, grad_tol=0.0, loss_tol=0.0)
+    assert on.stop_reason == ("loss_tol",) and on.steps.tolist() == [0]
+    grad_only = descent.descend((x0, a), _quadratic, _gd(0.1), n_steps=5, grad_tol=0.0, loss_tol=None)
+    assert grad_only.stop_reason == ("grad_tol",)
+    off = descent.descend((x0, a), _quadratic, _gd(0.1), n_steps=5, grad_tol=None, loss_tol=None)
+    assert off.stop_reason == ("step_limit",) and off.steps.tolist() == [5]
+
+
+class _Counter:
+    """A stateful DescentProblem: GD on ½ a‖x‖² with a per-seed step counter it must drop with the seed."""
+
+    def __init__(self, x0, a, lr):
+        self.params, self.a, self.lr = (x0.clone(),), a.clone(), lr
+        self.updates = torch.zeros(len(a), dtype=torch.int64)
+        self.seen = []
+
+    def loss_grad(self, t):
+        self.seen.append(t)
+        L, (g, _), gn = _quadratic((self.params[0], self.a))
+        return L, (g, None), gn
+
+    def step(self, grads, t):
+        self.params = (self.params[0] - self.lr * grads[0],)
+        self.updates += 1
+
+    def keep(self, mask):
+        self.params, self.a, self.updates = (self.params[0][mask],), self.a[mask], self.updates[mask]
+
+
+def test_run_drives_a_stateful_problem_like_descend():
+    x0 = torch.tensor([[1.0], [2.0], [0.5]], dtype=DT)
+    a = torch.tensor([1.0, 0.5, 2.0], dtype=DT)
+    kw = dict(n_steps=60, grad_tol=1e-3, loss_tol=None, record_every=5)
+    views = []
+    prob = _Counter(x0, a, 0.4)
+    res = descent.run(prob, observe=lambda t, cur: views.append((t, cur()[0].clone())), **kw)
+    ref = descent.descend((x0, a), _quadratic, _gd(0.4), **kw)
+    assert torch.equal(res.params[0], ref.params[0]) and res.stop_reason == ref.stop_reason
+    np.testing.assert_array_equal(res.loss_curve, ref.loss_curve)
+    assert len(set(res.steps.tolist())) == 3, "the three seeds stop at different steps"
+    assert prob.seen == list(range(int(res.steps.max()) + 1)), "one loss_grad per step, in order"
+    # observe sees all seeds at every step; a stopped seed stays frozen at its final parameters
+    assert [t for t, _ in views] == prob.seen
+    for t, cur in views:
+        assert cur.shape == x0.shape
+        for s in range(3):
+            if t >= res.steps[s]:
+                assert torch.equal(cur[s], res.params[0][s])
