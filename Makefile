@@ -20,6 +20,9 @@ PROFILE ?= quick
 # $DASK_SCHEDULER_ADDRESS); DEVICE: cpu, cuda or auto for the chapters and `make unit` / `make bench`.
 WORKERS ?= 1
 DEVICE ?= cpu
+# Chapters executed at once by `make book`, `book-quick` and `nbval`, each with OMP_NUM_THREADS / JOBS torch
+# threads (most chapters run one thread anyway: thousands of tiny batched products); JOBS=1: one after another.
+JOBS ?= 2
 
 .PHONY: env node unit lint bench test book book-quick nbval claims pipeline browser colab-check set-repository clean
 
@@ -55,15 +58,15 @@ bench: env
 
 # Executes every chapter of _toc.yml (papermill), renders _build/html; PROFILE=paper for publication scale.
 book: env node
-	$(PY) scripts/build_book.py --profile $(PROFILE) --workers $(WORKERS) --device $(DEVICE)
+	$(PY) scripts/build_book.py --profile $(PROFILE) --jobs $(JOBS) --workers $(WORKERS) --device $(DEVICE)
 
 book-quick: env node
-	$(PY) scripts/build_book.py --profile quick
+	$(PY) scripts/build_book.py --profile quick --jobs $(JOBS)
 
 # nbval re-executes the executed chapters (second run) and compares outputs; then summary.json and CSVs
 # must equal the papermill run's (determinism, no third execution).
 nbval: env
-	$(PY) scripts/nbval_check.py
+	$(PY) scripts/nbval_check.py --jobs $(JOBS)
 
 # Each chapter's claims check must fail on data broken on purpose (tests/book/sabotage/<chapter>.py):
 # one quick-profile run per chapter (two chapters at once), the analysis cells re-run per broken-data case.

@@ -1,13 +1,14 @@
 #!/usr/bin/env python
 """Build the book: stage a copy, execute every chapter with papermill, render with jupyter-book.
 
-    python scripts/build_book.py [--profile quick|paper] [--root DIR] [--workers N] [--device D]
+    python scripts/build_book.py [--profile quick|paper] [--root DIR] [--jobs J] [--workers N] [--device D]
 
 1. Reads the chapters from `_toc.yml` (every entry that is an .ipynb) and checks that every key of every
    profile in `book/_params/` is a name in the chapter's `parameters` cell.
 2. Copies `_config.yml`, `_toc.yml` and `book/` to a staging folder and vendors the JavaScript
    (MathJax, the ipywidgets HTML manager) from node_modules into its `book/_static/vendor/`.
-3. Executes the staged chapters one after another with papermill, in the notebook's folder, with
+3. Executes the staged chapters with papermill, one after another (`--jobs J`: J at a time, each in a
+   process of its own with OMP_NUM_THREADS / J torch threads), in the notebook's folder, with
    OVERPARAM_BOOK_BUILD=1: quick = the notebook's defaults (results_dir "results/<chapter>" beside the
    staged notebook); paper = `profile` and the chapter's section of paper.yml injected. `--workers N`
    (N > 1: the chapters' seed sweeps sharded over a Dask cluster, see overparam.shard) and `--device`
@@ -147,6 +148,50 @@ def execute(name: str, nb: Path, parameters: dict, failed_dir: Path, timeout: in
     return time.perf_counter() - t0
 
 
+def _threads_per_job(jobs: int) -> int:
+    """Torch threads for each of ``jobs`` chapters run at once: the build's OMP_NUM_THREADS shared out."""
+    total = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+    return max(1, total // jobs)
+
+
+def _job_init(threads: int) -> None:
+    """In each worker process: the kernels it starts inherit this torch thread count."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+
+
+def execute_all(jobs: dict, failed_dir: Path, timeout: int, n_jobs: int) -> None:
+    """Execute the chapters ``jobs`` (name -> (staged notebook, parameters)), ``n_jobs`` at a time.
+
+    One at a time (``n_jobs=1``): in this process, in _toc order. Several: each chapter in a worker
+    process of its own, with OMP_NUM_THREADS shared out (two jobs on two threads: one thread each); the
+    first chapter that fails stops the build (the others are cancelled, running ones terminated)."""
+    if n_jobs == 1:
+        for name, (nb, params) in jobs.items():
+            print(f"  executing {name} ...", end=" ", flush=True)
+            print(f"{execute(name, nb, params, failed_dir, timeout):.0f} s", flush=True)
+        return
+    import concurrent.futures as cf
+    import multiprocessing
+
+    threads = _threads_per_job(n_jobs)
+    print(f"  executing {len(jobs)} chapter(s), {n_jobs} at a time ({threads} torch thread(s) each) ...",
+          flush=True)
+    pool = cf.ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"),
+                                  initializer=_job_init, initargs=(threads,))
+    futures = {pool.submit(execute, name, nb, params, failed_dir, timeout): name
+               for name, (nb, params) in jobs.items()}
+    try:
+        for fut in cf.as_completed(futures):
+            print(f"  executed {futures[fut]}: {fut.result():.0f} s", flush=True)
+    except BaseException:
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
 CLAIM_ORDER = ("context", "1", "2", "3", "4")
 VERDICTS = ("supported", "not supported", "not separable at this scale")
 
@@ -213,10 +258,14 @@ def main(argv=None) -> int:
                     help="Dask workers for the chapters' seed sweeps (1: one process, no Dask)")
     ap.add_argument("--device", default=os.environ.get("DEVICE") or "cpu", choices=("cpu", "cuda", "auto"),
                     help="torch device of the chapters' experiments")
+    ap.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS") or 1),
+                    help="chapters executed at once (each with OMP_NUM_THREADS / jobs torch threads)")
     ap.add_argument("--cell-timeout", type=int, default=1800, help="seconds per cell (quick chapters: ~1 min each)")
     args = ap.parse_args(argv)
     if args.workers < 1:
         ap.error(f"--workers must be an integer >= 1, got {args.workers}")
+    if args.jobs < 1:
+        ap.error(f"--jobs must be an integer >= 1, got {args.jobs}")
     root = args.root.resolve()
     t_start = time.perf_counter()
     build_dir = root / "_build"
@@ -235,7 +284,7 @@ def main(argv=None) -> int:
         os.environ[BUILD_ENV] = "1"  # chapters' kernels inherit it (see overparam.book.in_book_build)
         os.environ[PROGRESS_ENV] = str(staging / "progress.log")
         os.environ.setdefault("PYTHONHASHSEED", "0")
-        results: dict[str, Path] = {}
+        jobs: dict[str, tuple] = {}
         for name, nb in chs.items():
             staged = src / nb.relative_to(root)
             # quick = the notebook's defaults: nothing injected; otherwise papermill adds a visible
@@ -246,10 +295,11 @@ def main(argv=None) -> int:
                                                                    ("device", args.device, "cpu"))
                            if value != default and key in names})
             hide_setup_cell(staged, root)
-            print(f"  executing {name} ...", end=" ", flush=True)
-            with FollowProgress(staging / "progress.log"):
-                seconds = execute(name, staged, params or None, build_dir / "failed", args.cell_timeout)
-            print(f"{seconds:.0f} s", flush=True)
+            jobs[name] = (staged, params or None)
+        with FollowProgress(staging / "progress.log"):
+            execute_all(jobs, build_dir / "failed", args.cell_timeout, args.jobs)
+        results: dict[str, Path] = {}
+        for name, (staged, _) in jobs.items():
             res = staged.parent / "results" / name
             if not (res / "summary.json").is_file():
                 raise BuildError(f"chapter {name!r} wrote no {res.relative_to(src)}/summary.json: "
@@ -276,7 +326,8 @@ def main(argv=None) -> int:
             shutil.copy2(src / chs[name].relative_to(root), dest)
         executed.mkdir(exist_ok=True)
         (executed / "build.json").write_text(json.dumps(
-            {"profile": args.profile, "chapters": {n: str(p.relative_to(root)) for n, p in chs.items()}},
+            {"profile": args.profile, "chapters": {n: str(p.relative_to(root)) for n, p in chs.items()},
+             "torch_threads": _threads_per_job(args.jobs)},
             indent=2) + "\n")
 
         replace_dir(html, build_dir / "html")

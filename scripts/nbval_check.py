@@ -1,13 +1,15 @@
 #!/usr/bin/env python
 """Second execution of every chapter, by nbval, and the determinism check (no third execution).
 
-    python scripts/nbval_check.py [--root DIR]
+    python scripts/nbval_check.py [--root DIR] [--jobs J]
 
 Copies the notebooks that `scripts/build_book.py` executed (`_build/executed/`, outputs included) to
 `_build/nbval/`, where their `results_dir` ("results/<chapter>", relative to the notebook) points to a
 fresh folder. `pytest --nbval` re-executes each copy and compares every output with the papermill run's
 (tests/book/nbval_sanitize.cfg lists what may differ; images are not compared by nbval). Then each chapter's
 summary.json and CSV files from this run must equal the published ones in `_build/html/_results/<chapter>/`.
+Each chapter runs with the torch thread count of the build (`_build/executed/build.json`); `--jobs J`
+re-executes J chapters at once.
 """
 from __future__ import annotations
 
@@ -46,10 +48,37 @@ def compare(name: str, published: Path, rerun: Path) -> list[str]:
     return problems
 
 
+def _pytest(nb: Path, work: Path, env: dict) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env",
+           "--nbval-sanitize-with", str(SANITIZE), "--rootdir", str(work), str(nb)]
+    return subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+
+
+def run_nbval(notebooks: list, work: Path, env: dict, jobs: int) -> list:
+    """``pytest --nbval`` on each notebook, ``jobs`` at a time; prints each one's report as it ends;
+    returns the names that failed."""
+    import concurrent.futures as cf
+
+    jobs = min(jobs, len(notebooks))
+    failed = []
+    with cf.ThreadPoolExecutor(jobs) as pool:
+        futures = {pool.submit(_pytest, nb, work, env): nb for nb in notebooks}
+        for fut in cf.as_completed(futures):
+            proc, nb = fut.result(), futures[fut]
+            print(f"--- {nb.stem}: {'ok' if proc.returncode == 0 else 'FAILED'}", flush=True)
+            print((proc.stdout + proc.stderr).rstrip(), flush=True)
+            if proc.returncode != 0:
+                failed.append(nb.stem)
+    return sorted(failed)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--root", type=Path, default=REPO)
+    ap.add_argument("--jobs", type=int, default=1, help="chapters re-executed at once (as build_book.py --jobs)")
     args = ap.parse_args(argv)
+    if args.jobs < 1:
+        ap.error(f"--jobs must be an integer >= 1, got {args.jobs}")
     root = args.root.resolve()
     executed, html, work = root / "_build" / "executed", root / "_build" / "html", root / "_build" / "nbval"
     meta = executed / "build.json"
@@ -74,15 +103,17 @@ def main(argv=None) -> int:
 
     env = dict(os.environ, OVERPARAM_BOOK_BUILD="1", PYTHONHASHSEED=os.environ.get("PYTHONHASHSEED", "0"))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env",
-           "--nbval-sanitize-with", str(SANITIZE), "--rootdir", str(work), *map(str, notebooks)]
-    print(f"nbval: re-executing {len(notebooks)} chapter(s) ({build['profile']} profile) ...", flush=True)
+    # the same torch thread count as the papermill run (reductions may round differently with another)
+    threads = str(build.get("torch_threads") or env.get("OMP_NUM_THREADS") or 1)
+    env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+    print(f"nbval: re-executing {len(notebooks)} chapter(s) ({build['profile']} profile), "
+          f"{min(args.jobs, len(notebooks))} at a time ...", flush=True)
     t0 = time.perf_counter()
-    rc = subprocess.run(cmd, cwd=work, env=env).returncode
+    failed = run_nbval(notebooks, work, env, args.jobs)
     print(f"nbval: {time.perf_counter() - t0:.0f} s", flush=True)
-    if rc != 0:
-        print("NBVAL FAILED: a chapter raised, or its outputs differ from the papermill run (see above)",
-              file=sys.stderr)
+    if failed:
+        print(f"NBVAL FAILED: {', '.join(failed)}: a chapter raised, or its outputs differ from the papermill "
+              "run (see above)", file=sys.stderr)
         return 1
     problems = []
     for name, rel in chapters.items():

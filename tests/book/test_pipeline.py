@@ -201,3 +201,23 @@ def test_workers_are_injected_only_where_the_chapter_names_them(tmp_path):
     injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert len(injected) == 1 and "workers = 2" in "".join(injected[0]["source"])
     assert "--workers must be an integer >= 1" in run_script("build_book.py", "--root", root, "--workers", "0").stderr
+
+
+def test_jobs_run_chapters_at_once_and_a_failure_is_named(tmp_path):
+    root = make_book(tmp_path / "book", ["passing"])
+    proc = run_script("build_book.py", "--root", root, "--jobs", "2", "--node-modules", REPO / "node_modules")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 at a time" in proc.stdout and "executed passing:" in proc.stdout, proc.stdout
+    meta = json.loads((root / "_build" / "executed" / "build.json").read_text())
+    assert meta["torch_threads"] >= 1
+    proc = run_script("nbval_check.py", "--root", root, "--jobs", "2")
+    assert proc.returncode == 0 and "equal in both runs" in proc.stdout, proc.stdout + proc.stderr
+    shutil.copy2(FIXTURES / "failing.ipynb", root / "book" / "failing.ipynb")
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    toc["chapters"].append({"file": "book/failing"})
+    (root / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
+    proc = run_script("build_book.py", "--root", root, "--jobs", "2", "--node-modules", REPO / "node_modules")
+    assert proc.returncode != 0
+    assert "chapter 'failing'" in proc.stderr and "code cell 3" in proc.stderr, proc.stderr
+    assert "--jobs must be an integer >= 1" in run_script("build_book.py", "--root", root, "--jobs", "0").stderr
+    assert "--jobs must be an integer >= 1" in run_script("nbval_check.py", "--root", root, "--jobs", "0").stderr
