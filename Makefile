@@ -42,10 +42,11 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# One thread: as fast as two on a quiet machine (19.5 s vs 19.6 s here), and robust when something else
+# DEVICE=cuda: the tests that take the `device` fixture (tests/lib/conftest.py) run on the GPU and compare with
+# the CPU; no GPU there is an error, not a silent CPU run. One thread: as fast as two on a quiet machine (19.5 s vs 19.6 s here), and robust when something else
 # shares the cores (two threads took 176 s beside a running chapter).
 unit: env
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q tests/lib
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q tests/lib --device $(DEVICE)
 
 # The chapters' code cells: formatted by ruff, no line over 88 characters (ruff.toml). To fix:
 # .venv/bin/ruff format book && .venv/bin/ruff check book
@@ -54,7 +55,7 @@ lint: env
 	$(VENV)/bin/ruff check book
 
 bench: env
-	$(PY) bench/run.py
+	$(PY) bench/run.py --device $(DEVICE)
 
 # Executes every chapter of _toc.yml (papermill), renders _build/html; PROFILE=paper for publication scale.
 book: env node

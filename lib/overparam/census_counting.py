@@ -50,7 +50,7 @@ def fingerprint(rows: torch.Tensor, *, permute_columns: bool = False) -> torch.T
     if not permute_columns:
         U = torch.randn(
             p, p + 2, generator=generator(0, "census/fingerprint"), dtype=_DT
-        )
+        ).to(R.device)  # the CPU stream's directions on every device
         proj = (R @ U).sort(dim=1).values  # (S, n, p + 2)
         return torch.cat([proj.transpose(1, 2).reshape(S, -1), norms], dim=1)
     parts = [

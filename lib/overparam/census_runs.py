@@ -22,11 +22,16 @@ from .census_counting import distinct_minima, fingerprint
 from .finisher import newton_finish
 from .rng import derive_seed
 from .train import Adam, train
-from .validate import check_float, check_int, check_int_list, check_positive
+from .validate import check_float, check_int, check_int_list, check_positive, resolve_device
 
 __all__ = ["certify_points", "safran_shamir_census", "smooth_census"]
 
 _DT = torch.float64
+
+
+def _np(t):
+    """A (possibly CUDA) tensor as a numpy array on the CPU; anything else through ``np.asarray``."""
+    return t.detach().cpu().numpy() if torch.is_tensor(t) else np.asarray(t)
 
 
 # ================================================================== the shared pipeline
@@ -75,7 +80,7 @@ def certify_points(
         L.append(loss)
         G.append(torch.linalg.vector_norm(grad, dim=-1))
         finite = torch.isfinite(hess).flatten(1).all(1)
-        lam = torch.full((hess.shape[0],), float("nan"), dtype=_DT)
+        lam = torch.full((hess.shape[0],), float("nan"), dtype=_DT, device=hess.device)
         step = torch.full_like(lam, float("nan"))
         if bool(finite.any()):
             try:
@@ -85,7 +90,7 @@ def certify_points(
                 pass
         E.append(lam)
         N.append(step)
-    loss, gn, lam, step = (torch.cat(t).detach().numpy() for t in (L, G, E, N))
+    loss, gn, lam, step = (_np(torch.cat(t)) for t in (L, G, E, N))
     classes = classify_end_points(
         loss, gn, lam, loss_tol=loss_tol, grad_tol=grad_tol, eig_tol=eig_tol
     )
@@ -97,12 +102,13 @@ def _certify_runs(start, done_global, final_loss, fn, *, finish_iter, loss_tol, 
     """Finish and certify every finite run of ``start (S, P)`` not ``done_global``: the finished points
     and per run its loss, gradient norm, λmin, Newton step (NaN where not computed) and class."""
     S = start.shape[0]
-    loss = np.asarray(final_loss, dtype=float).copy()
+    loss = np.asarray(_np(final_loss), dtype=float).copy()
+    done_global = _np(done_global)
     gn, lam, step = (np.full(S, np.nan) for _ in range(3))
     todo = np.flatnonzero(~done_global)
     theta = start.clone()
     if todo.size:
-        ok = todo[np.isfinite(start[todo].numpy()).all(1)]
+        ok = todo[np.isfinite(_np(start[todo])).all(1)]
         if ok.size:
             theta[ok] = _finish(start[ok], fn, finish_iter, chunk)
             _, loss[ok], gn[ok], lam[ok], step[ok] = certify_points(
@@ -154,7 +160,7 @@ def _finishing(finish_iter, chunk, **tols) -> dict:
 def safran_shamir_census(ks, n_seeds: int, seed: int, *, extra=(0, 1, 2), double_ks=(), n_steps: int = 30_000,
                          gd_grad_tol: float = 1e-8, loss_tol: float = 1e-10, grad_tol: float = 1e-9,
                          eig_tol: float = 1e-6, finish_iter: int = 100, dedup_tol: float = 1e-3,
-                         chunk: int = 64) -> Census:
+                         chunk: int = 64, device="cpu") -> Census:
     """For each teacher width ``k`` in ``ks`` and student width ``n = k + e`` (``e`` in
     ``extra``; also ``n = 2k`` for ``k`` in ``double_ks``): ``n_seeds`` runs of
     ``overparam.ss_dynamics.gradient_descent`` from
@@ -162,7 +168,11 @@ def safran_shamir_census(ks, n_seeds: int, seed: int, *, extra=(0, 1, 2), double
     loss below ``loss_tol`` (global), gradient norm below ``gd_grad_tol`` or
     ``n_steps``; every other end point is finished by
     ``overparam.finisher.newton_finish`` (``finish_iter`` iterations, gradient
-    1e-10) and classified with the exact Hessian (see the module docstring)."""
+    1e-10) and classified with the exact Hessian (see the module docstring). ``device`` (``"cpu"``,
+    ``"cuda"``, ``"cuda:N"``, ``"auto"``): where the descent, the finisher and the Hessians run (the
+    initial weights are drawn on the CPU and moved); the per-run tables are numpy, ``minima_theta``
+    stays on ``device``."""
+    device = resolve_device(device)
     ks = check_int_list("ks", ks, min=2)
     double_ks = check_int_list("double_ks", double_ks, min=2, allow_empty=True)
     extra = check_int_list("extra", extra, min=0, allow_empty=True)
@@ -175,11 +185,12 @@ def safran_shamir_census(ks, n_seeds: int, seed: int, *, extra=(0, 1, 2), double
     points = []
     for k in _progress(ks, "census: Safran-Shamir teacher widths"):
         for n in sorted({k + e for e in extra} | ({2 * k} if k in double_ks else set())):
-            gd = _ssd.gradient_descent(_ss.init_students(k, n, n_seeds, seed), lr=5 / n, n_steps=n_steps,
+            gd = _ssd.gradient_descent(_ss.init_students(k, n, n_seeds, seed, device=device), lr=5 / n,
+                                       n_steps=n_steps,
                                        grad_tol=gd_grad_tol, loss_tol=loss_tol)
             points.append(_end_points(
-                "safran_shamir", k, n, gd.W.reshape(n_seeds, -1), gd.reason_mask("loss_tol").numpy(),
-                gd.loss.numpy(), _ss.objective(n, k), lambda th, n=n, k=k: th.reshape(-1, n, k),
+                "safran_shamir", k, n, gd.W.reshape(n_seeds, -1), _np(gd.reason_mask("loss_tol")),
+                _np(gd.loss), _ss.objective(n, k), lambda th, n=n, k=k: th.reshape(-1, n, k),
                 permute_columns=True, **finishing))
     return Census("safran_shamir", tuple(points))
 
@@ -188,7 +199,7 @@ def safran_shamir_census(ks, n_seeds: int, seed: int, *, extra=(0, 1, 2), double
 def smooth_census(r_star: int, d: int, widths, n_seeds: int, seed: int, *, n_samples: int = 10_000,
                   n_steps: int = 5000, lr: float = 0.01, finish_iter: int = 200, loss_tol: float = 1e-10,
                   grad_tol: float = 1e-9, eig_tol: float = 1e-8, dedup_tol: float = 1e-3,
-                  chunk: int = 64) -> Census:
+                  chunk: int = 64, device="cpu") -> Census:
     """Teacher-student with the smooth activation ``g(x) = sigmoid(4x) + softplus(x)``:
     a random teacher of width ``r_star`` (``overparam.data.teacher_student``, no
     biases, output weights N(0, 1/r*), ``n_samples`` standard-normal inputs of dimension
@@ -196,7 +207,10 @@ def smooth_census(r_star: int, d: int, widths, n_seeds: int, seed: int, *, n_sam
     ``derive_seed(seed, "census/smooth/<m>")``), full-batch Adam (``lr``, ``n_steps``),
     then ``overparam.hessian.finish_mlp`` (``finish_iter``, gradient 1e-10) and the
     classification of the module docstring with MLPGradientFlow's threshold ``eig_tol =
-    1e-8``. ``k`` in the result is ``r_star``, ``n`` the student width."""
+    1e-8``. ``k`` in the result is ``r_star``, ``n`` the student width. ``device`` (``"cpu"``, ``"cuda"``,
+    ``"cuda:N"``, ``"auto"``): where the data, the students, the training and the finisher live (all
+    draws are made on the CPU and moved)."""
+    device = resolve_device(device)
     r_star = check_int("r_star", r_star, min=1)
     d = check_int("d", d, min=1)
     widths = check_int_list("widths", widths, min=1)
@@ -207,11 +221,11 @@ def smooth_census(r_star: int, d: int, widths, n_seeds: int, seed: int, *, n_sam
     lr = check_float("lr", lr, min=0.0, min_inclusive=False)
     finishing = _finishing(finish_iter, chunk, loss_tol=loss_tol, grad_tol=grad_tol, eig_tol=eig_tol,
                            dedup_tol=dedup_tol)
-    ts = _data.teacher_student(d, r_star, n_samples, seed, activation="g", output="normal")
+    ts = _data.teacher_student(d, r_star, n_samples, seed, activation="g", output="normal", device=device)
     points = []
     for m in _progress(widths, "census: smooth-teacher student widths"):
         net = _mlp.init_mlp((d, m, 1), n_seeds, derive_seed(seed, f"census/smooth/{m}"), activation="g",
-                            bias=False, init="xavier_normal")
+                            bias=False, init="xavier_normal", device=device)
         res = train(net, ts.x, ts.y, optimizer=Adam(lr), n_steps=n_steps, grad_tol=1e-8, loss_tol=loss_tol,
                     record_every=max(1, n_steps))
         done = (res.final_loss < loss_tol) & ~res.diverged

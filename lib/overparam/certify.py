@@ -54,7 +54,10 @@ def _as_1d(name, value):
 
 def classify(loss, grad_norm, lambda_min, *, grad_tol: float = 1e-9, loss_tol: float = 1e-6,
              eig_tol: float = 1e-6) -> tuple[Certificate, ...]:
-    """One :class:`Certificate` per seed from ``loss``, ``grad_norm``, ``lambda_min`` (numbers or 1-D, same length)."""
+    """One :class:`Certificate` per seed from ``loss``, ``grad_norm``, ``lambda_min`` (numbers or 1-D, same length).
+
+    The verdicts are bookkeeping: the three values are moved to the CPU in float64 (``.cpu()``) and
+    compared there, so tensors on any device are accepted."""
     grad_tol = check_float("grad_tol", grad_tol, min=0.0, min_inclusive=False)
     loss_tol = check_float("loss_tol", loss_tol, min=0.0)
     eig_tol = check_float("eig_tol", eig_tol, min=0.0)
@@ -80,7 +83,8 @@ def classify(loss, grad_norm, lambda_min, *, grad_tol: float = 1e-9, loss_tol: f
 
 
 def certify_hessian(loss, grad, hess, **thresholds) -> tuple[Certificate, ...]:
-    """:func:`classify` from ``loss (S,)``, ``grad (S, P)`` and a symmetric ``hess (S, P, P)`` (``eigvalsh``)."""
+    """:func:`classify` from ``loss (S,)``, ``grad (S, P)`` and a symmetric ``hess (S, P, P)`` (``eigvalsh``,
+    in float64 on the device of ``hess``; the verdicts as in :func:`classify`)."""
     grad = torch.as_tensor(grad, dtype=torch.float64)
     hess = torch.as_tensor(hess, dtype=torch.float64)
     if grad.dim() != 2 or hess.dim() != 3 or hess.shape != (grad.shape[0], grad.shape[1], grad.shape[1]):

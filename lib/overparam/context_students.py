@@ -15,7 +15,7 @@ from . import safran_shamir as ss
 from . import tickets as T
 from .context import check_scales
 from .stats import wilson_interval
-from .validate import check_float, check_int
+from .validate import check_float, check_int, resolve_device
 
 __all__ = ["StudentContext", "run_students", "summarize_students"]
 
@@ -73,17 +73,21 @@ def run_students(
     *,
     lr_scale: float = 5.0,
     n_steps: int = 30_000,
+    device=None,
     **kwargs,
 ) -> StudentContext:
     """The teacher-student experiment at teacher width ``k`` (module docstring). ``n_steps``: the
-    gradient-descent step cap. Keyword arguments go to :func:`overparam.tickets.train_students`."""
+    gradient-descent step cap. Keyword arguments go to :func:`overparam.tickets.train_students`.
+    ``device`` (None: CPU; ``"auto"`` allowed): where the students train (initial weights drawn on the
+    CPU and moved); ``W0`` is there, ``idx`` and the holder bookkeeping stay on the CPU."""
+    device = resolve_device(device)
     k = check_int("k", k, min=2)
     n_seeds = check_int("n_seeds", n_seeds, min=1)
     scales = check_scales(scales)
     lr_scale = check_float("lr_scale", lr_scale, min=0.0, min_inclusive=False)
     n_steps = check_int("n_steps", n_steps, min=0)
     common = dict(n_steps=n_steps, **kwargs)
-    W0 = ss.init_students(k, k + 1, n_seeds, seed)
+    W0 = ss.init_students(k, k + 1, n_seeds, seed, device=device)
     idx = T.subnetworks(k + 1, k)
     sub = T.train_subnetworks(W0, idx, lr=lr_scale / k, **common)
     holders = np.flatnonzero(sub.wins.any(1))
@@ -105,19 +109,20 @@ def _wide_runs(W0, idx, holders, ticket, extra, scales, lr, common) -> dict:
     H = holders.size
     if not H:
         return wide
-    hold_t = torch.as_tensor(holders)
+    dev = W0.device
+    hold_t = torch.as_tensor(holders, device=dev)
     positive = [s for s in scales if s > 0]
     if positive:
         W = W0[hold_t].repeat(len(positive), 1, 1)
-        rows = torch.arange(W.shape[0])
-        W[rows, torch.as_tensor(extra).repeat(len(positive))] *= torch.tensor(
-            positive, dtype=W.dtype
+        rows = torch.arange(W.shape[0], device=dev)
+        W[rows, torch.as_tensor(extra, device=dev).repeat(len(positive))] *= torch.tensor(
+            positive, dtype=W.dtype, device=dev
         ).repeat_interleave(H)[:, None]
         o = T.train_students(W, lr=lr, **common).reshape(len(positive), H)
         for i, s in enumerate(positive):
             wide[s] = T.Outcomes(o.outcome[i], o.verdict[i], o.loss[i], o.lambda_min[i], o.steps[i], o.W[i])
     if 0.0 in scales:
-        alone = torch.stack([W0[h, idx[c]] for h, c in zip(holders, ticket)])
+        alone = torch.stack([W0[h, idx[c].to(dev)] for h, c in zip(holders, ticket)])
         wide[0.0] = T.train_students(alone, lr=lr, **common)
     return {s: wide[s] for s in scales}
 

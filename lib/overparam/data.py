@@ -23,9 +23,9 @@ from torch import Tensor
 
 from .mlp import ACTIVATIONS, MLP, forward
 from .rng import generator
-from .validate import check_choice, check_dtype, check_fraction, check_int
+from .validate import check_choice, check_dtype, check_fraction, check_int, resolve_device
 
-__all__ = ["TeacherStudent", "Dataset", "teacher_student", "mnist1d", "digits", "validation_split",
+__all__ = ["TeacherStudent", "Dataset", "teacher_student", "mnist1d", "digits", "validation_split", "to_device",
            "cache_dir"]
 
 # Bump when the way cached arrays are produced or stored changes: old cache files are then ignored.
@@ -91,6 +91,7 @@ def teacher_student(d: int, k: int, n: int, seed: int, *, activation: str = "rel
     if not isinstance(bias, bool):
         raise ValueError(f"bias must be True or False, got {bias!r}")
     dtype = check_dtype("dtype", dtype)
+    device = resolve_device(device)
 
     g = generator(teacher_seed, "teacher")
     W = torch.randn(k, d, generator=g, dtype=torch.float64) / math.sqrt(d)
@@ -173,7 +174,7 @@ def mnist1d(*, cache: str | os.PathLike | None = None, dtype=torch.float32, devi
             random.setstate(py_state)
         arrays = {"x_train": raw["x"], "y_train": raw["y"], "x_test": raw["x_test"], "y_test": raw["y_test"]}
         _write_npz_atomic(path, arrays)
-    return _to_dataset("mnist1d", arrays, 10, dtype, device)
+    return _to_dataset("mnist1d", arrays, 10, dtype, resolve_device(device))
 
 
 class _ArgView:
@@ -195,7 +196,17 @@ def digits(seed: int = 0, *, test_fraction: float = 0.25, dtype=torch.float32, d
     n_test = int(round(test_fraction * len(y)))
     te, tr = perm[:n_test], perm[n_test:]
     return _to_dataset("digits", {"x_train": x[tr], "y_train": y[tr], "x_test": x[te], "y_test": y[te]}, 10,
-                       dtype, device)
+                       dtype, resolve_device(device))
+
+
+def to_device(data: Dataset, device) -> Dataset:
+    """``data`` with every tensor on ``device`` (None: CPU; ``"auto"`` allowed); dtypes unchanged."""
+    if not isinstance(data, Dataset):
+        raise ValueError(f"data must be an overparam.data.Dataset, got {type(data).__name__}")
+    device = resolve_device(device)
+    move = lambda t: None if t is None else t.to(device)
+    return replace(data, x_train=move(data.x_train), y_train=move(data.y_train), x_test=move(data.x_test),
+                   y_test=move(data.y_test), x_val=move(data.x_val), y_val=move(data.y_val))
 
 
 def validation_split(data: Dataset, fraction: float, seed: int) -> Dataset:

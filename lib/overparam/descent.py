@@ -44,7 +44,7 @@ class DescentResult:
 
     ``params``: the final parameters, one tensor per parameter group, seed axis first (on the
     parameters' device). ``loss``, ``grad_norm`` ``(S,)``: at the final parameters (same device).
-    ``steps`` ``(S,)`` int64 (CPU): updates taken. ``stop_reason``: one of :data:`STOP_REASONS` per
+    ``steps`` ``(S,)`` int64 (same device): updates taken. ``stop_reason``: one of :data:`STOP_REASONS` per
     seed. ``loss_curve`` ``(S, T)`` numpy: the loss at steps ``0, record_every, ...`` (NaN after a seed
     stopped), or ``None`` when not recorded.
     """
@@ -109,7 +109,7 @@ class _Record:
         dt, dev = params[0].dtype, params[0].device
         self.loss = torch.full((S,), float("nan"), dtype=dt, device=dev)
         self.grad_norm = torch.full((S,), float("nan"), dtype=dt, device=dev)
-        self.steps = torch.zeros(S, dtype=torch.int64)
+        self.steps = torch.zeros(S, dtype=torch.int64, device=dev)
         self.reasons = [""] * S
         self.alive = torch.arange(S, device=dev)
         self.alive_np = np.arange(S)
@@ -120,9 +120,8 @@ class _Record:
             out[idx] = p[mask]
         self.loss[idx] = L[mask].to(self.loss.dtype)
         self.grad_norm[idx] = gn[mask].to(self.grad_norm.dtype)
-        idx_np = self.alive_np[mask.cpu().numpy()]
-        self.steps[torch.from_numpy(idx_np)] = t
-        for i in idx_np.tolist():
+        self.steps[idx] = t
+        for i in self.alive_np[mask.cpu().numpy()].tolist():
             self.reasons[i] = reason
 
     def keep(self, mask):

@@ -44,7 +44,8 @@ def newton_finish(theta: torch.Tensor, fn: Callable, *, grad_tol: float = 1e-10,
     """Polish ``theta (S, P)`` with damped Newton steps until ``‖grad‖ < grad_tol`` or ``max_iter``.
 
     ``fn(theta (S', P)) -> (loss (S',), grad (S', P), hess (S', P, P))`` for any subset of seeds.
-    ``theta`` is not modified; the computation runs in float64.
+    ``theta`` is not modified; the computation runs in float64 on ``theta.device`` (every result
+    tensor is there too).
     """
     if not torch.is_tensor(theta) or theta.dim() != 2 or min(theta.shape) < 1:
         raise ValueError(f"theta must be a tensor of shape (S, P) with S, P >= 1, got "
@@ -64,9 +65,10 @@ def newton_finish(theta: torch.Tensor, fn: Callable, *, grad_tol: float = 1e-10,
     gn = torch.linalg.vector_norm(g, dim=-1)
     out_x, out_L, out_gn = x.clone(), L.clone(), gn.clone()
     out_H = H.clone()
-    iters = torch.zeros(S, dtype=torch.int64)
-    mu = torch.full((S,), mu0, dtype=torch.float64)
-    alive = torch.arange(S)
+    dev = theta0.device
+    iters = torch.zeros(S, dtype=torch.int64, device=dev)
+    mu = torch.full((S,), mu0, dtype=torch.float64, device=dev)
+    alive = torch.arange(S, device=dev)
     active = gn >= grad_tol
     alive, x, L, g, H, gn, mu = (t[active] for t in (alive, x, L, g, H, gn, mu))
 

@@ -37,7 +37,7 @@ import math
 import torch
 
 from .rng import generator
-from .validate import check_finite, check_int
+from .validate import check_finite, check_int, resolve_device
 
 __all__ = [
     "teacher", "init_students", "loss", "gradient", "loss_and_gradient", "hessian", "objective",
@@ -63,11 +63,12 @@ def _check_W(W, name: str = "W") -> torch.Tensor:
 def teacher(d: int, *, dtype=_DT, device=None) -> torch.Tensor:
     """The teacher's weights: ``k = d`` orthonormal neurons, the identity ``(d, d)``."""
     d = check_int("d", d, min=1)
-    return torch.eye(d, dtype=dtype, device=device)
+    return torch.eye(d, dtype=dtype, device=resolve_device(device))
 
 
 def init_students(k: int, n: int, n_seeds: int, seed: int, *, device=None) -> torch.Tensor:
-    """Xavier init: ``(n_seeds, n, k)`` entries N(0, 1/d), ``d = k``, from stream ``"init"``.
+    """Xavier init: ``(n_seeds, n, k)`` entries N(0, 1/d), ``d = k``, from stream ``"init"``, drawn on the
+    CPU and returned on ``device`` (None: CPU; ``"auto"`` allowed), so every device starts alike.
 
     Run ``s`` takes the ``s``-th block of ``n·k`` draws from one generator, so the first runs of a
     larger batch equal a smaller batch with the same seed.
@@ -75,10 +76,11 @@ def init_students(k: int, n: int, n_seeds: int, seed: int, *, device=None) -> to
     k = check_int("k", k, min=1)
     n = check_int("n", n, min=1)
     n_seeds = check_int("n_seeds", n_seeds, min=1)
+    device = resolve_device(device)
     g = generator(seed, "init")
     W = torch.stack([torch.randn(n, k, generator=g, dtype=_DT) for _ in range(n_seeds)])
     W /= math.sqrt(k)
-    return W if device is None else W.to(device)
+    return W.to(device)
 
 
 # --------------------------------------------------------------------------- geometry of pairs
@@ -281,11 +283,13 @@ def objective(n: int, d: int):
 
 
 # --------------------------------------------------------------------------- sampled data
-def sample_inputs(n_samples: int, d: int, seed: int) -> torch.Tensor:
-    """``x ~ N(0, I_d)``, shape ``(n_samples, d)``, from stream ``"data"``."""
+def sample_inputs(n_samples: int, d: int, seed: int, *, device=None) -> torch.Tensor:
+    """``x ~ N(0, I_d)``, shape ``(n_samples, d)``, from stream ``"data"`` (drawn on the CPU, returned on
+    ``device``; None: CPU)."""
     n_samples = check_int("n_samples", n_samples, min=1)
     d = check_int("d", d, min=1)
-    return torch.randn(n_samples, d, generator=generator(seed, "data"), dtype=_DT)
+    device = resolve_device(device)
+    return torch.randn(n_samples, d, generator=generator(seed, "data"), dtype=_DT).to(device)
 
 
 def teacher_output(x: torch.Tensor) -> torch.Tensor:

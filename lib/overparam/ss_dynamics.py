@@ -52,7 +52,7 @@ class GDResult:
         return self.W.shape[0]
 
     def reason_mask(self, reason: str) -> torch.Tensor:
-        return torch.tensor([r == reason for r in self.stop_reason], dtype=torch.bool)
+        return torch.tensor([r == reason for r in self.stop_reason], dtype=torch.bool, device=self.W.device)
 
 
 def gradient_descent(W0: torch.Tensor, *, lr: float, n_steps: int = 30_000, grad_tol: float = 1e-9,
@@ -121,7 +121,7 @@ def neuron_slope(W: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     if not torch.is_tensor(u) or u.dim() != 3 or u.shape[0] != W.shape[0] or u.shape[2] != W.shape[2]:
         raise ValueError(f"u must have shape (S, R, d) = ({W.shape[0]}, R, {W.shape[2]}), got "
                          f"{tuple(u.shape) if torch.is_tensor(u) else type(u).__name__}")
-    return _slope_and_grad(W, _norms_dirs(u.to(_DT))[1])[0]
+    return _slope_and_grad(W, _norms_dirs(u.to(device=W.device, dtype=_DT))[1])[0]
 
 
 def new_neuron_direction(W: torch.Tensor, *, n_starts: int = 32, n_iter: int = 300, seed: int = 0) -> NewNeuronResult:
@@ -136,16 +136,16 @@ def new_neuron_direction(W: torch.Tensor, *, n_starts: int = 32, n_iter: int = 3
     n_iter = check_int("n_iter", n_iter, min=1)
     S, n, d = W.shape
     _, a, _ = _norms_dirs(W)
-    eye = torch.eye(d, dtype=_DT).expand(S, d, d)
+    eye = torch.eye(d, dtype=_DT, device=W.device).expand(S, d, d)
     fixed = torch.cat([eye, -eye, a, -a], dim=1)
     n_rand = max(0, n_starts - fixed.shape[1])
     g = generator(seed, "probe")
-    rand = torch.randn(S, n_rand, d, generator=g, dtype=_DT)
+    rand = torch.randn(S, n_rand, d, generator=g, dtype=_DT).to(W.device)   # CPU stream on every device
     u = _norms_dirs(torch.cat([fixed, rand], dim=1))[1]
     u = torch.where(torch.linalg.vector_norm(u, dim=-1, keepdim=True) > 0, u, eye[:, :1])
     R = u.shape[1]
     val, gr = _slope_and_grad(W, u)
-    eta = torch.full((S, R), 1.0, dtype=_DT)
+    eta = torch.full((S, R), 1.0, dtype=_DT, device=W.device)
     for _ in range(n_iter):
         rg = gr - (gr * u).sum(-1, keepdim=True) * u          # tangent part
         trial = u - eta.unsqueeze(-1) * rg
@@ -157,7 +157,7 @@ def new_neuron_direction(W: torch.Tensor, *, n_starts: int = 32, n_iter: int = 3
         gr = torch.where(ok.unsqueeze(-1), tgr, gr)
         eta = torch.where(ok, (eta * 1.5).clamp(max=10.0), eta * 0.5).clamp(min=1e-12)
     best = val.argmin(dim=1)
-    ar = torch.arange(S)
+    ar = torch.arange(S, device=W.device)
     return NewNeuronResult(val[ar, best], u[ar, best], R)
 
 
@@ -243,11 +243,11 @@ def add_zero_neuron(W: torch.Tensor, u: torch.Tensor | None = None, t: float = 0
     t = check_float("t", t, min=0.0)
     S, n, d = W.shape
     if u is None:
-        new = torch.zeros(S, 1, d, dtype=_DT)
+        new = torch.zeros(S, 1, d, dtype=_DT, device=W.device)
     else:
         if not torch.is_tensor(u) or tuple(u.shape) != (S, d):
             raise ValueError(f"u must have shape (S, d) = ({S}, {d}), got "
                              f"{tuple(u.shape) if torch.is_tensor(u) else type(u).__name__}")
-        new = (t * u.to(_DT)).unsqueeze(1)
+        new = (t * u.to(device=W.device, dtype=_DT)).unsqueeze(1)
     return torch.cat([W, new], dim=1)
 

@@ -34,7 +34,7 @@ import torch
 from . import safran_shamir as ss
 from . import tickets
 from .shard import Task, run_tasks, seed_blocks
-from .validate import check_float, check_int
+from .validate import check_float, check_int, resolve_device
 from . import ss_dynamics as ssd
 
 __all__ = ["safran_shamir_sweep", "safran_shamir_runs", "gradient_descent_runs", "concat_results",
@@ -61,9 +61,9 @@ def _descend(W0, lr, n_steps, grad_tol, loss_tol, record_every):
                                 record_every=record_every)
 
 
-def _ss_block(k: int, n: int, a: int, b: int, seed: int, lr: float, opts: dict):
-    """Gradient descent from rows ``[a, b)`` of ``init_students(k, n, ·, seed)``: one task."""
-    return _descend(ss.init_students(k, n, b, seed)[a:b].clone(), lr, **opts)
+def _ss_block(k: int, n: int, a: int, b: int, seed: int, lr: float, opts: dict, device=None):
+    """Gradient descent from rows ``[a, b)`` of ``init_students(k, n, ·, seed)`` on ``device``: one task."""
+    return _descend(ss.init_students(k, n, b, seed, device=device)[a:b].clone(), lr, **opts)
 
 
 def _check_opts(n_steps, grad_tol, loss_tol, record_every) -> dict:
@@ -92,20 +92,22 @@ def _check_configs(configs) -> list[tuple[int, int, float]]:
 def safran_shamir_sweep(configs, n_seeds: int, seed: int, *, n_steps: int, grad_tol: float = 1e-9,
                         loss_tol: float = 1e-6, record_every: int = 100, workers: int = 1,
                         block: int | None = None, address: str | None = None,
-                        name: str = "safran_shamir_sweep") -> dict:
+                        name: str = "safran_shamir_sweep", device=None) -> dict:
     """Gradient descent on every configuration ``(k, n, lr)`` of ``configs`` from ``n_seeds`` Xavier
     initialisations (``init_students(k, n, n_seeds, seed)``): ``{(k, n): GDResult}``.
 
     Stopping rules as :func:`overparam.ss_dynamics.gradient_descent` (``n_steps`` the step cap). All
     ``(configuration, seed block)`` tasks are submitted at once, so the workers share the whole grid.
     ``block``, ``workers``, ``address``: see the module docstring; ``name`` names the sweep in errors.
+    ``device`` (None: CPU; ``"auto"`` allowed): where every task trains (the draws stay on the CPU).
     """
+    device = resolve_device(device)
     configs = _check_configs(configs)
     n_seeds = check_int("n_seeds", n_seeds, min=1)
     seed = check_int("seed", seed, min=0)
     opts = _check_opts(n_steps, grad_tol, loss_tol, record_every)
     blocks = seed_blocks(n_seeds, block)
-    tasks = [Task(f"k={k} n={n} seeds [{a}, {b})", _ss_block, (k, n, a, b, seed, lr, opts),
+    tasks = [Task(f"k={k} n={n} seeds [{a}, {b})", _ss_block, (k, n, a, b, seed, lr, opts, device),
                   cost=float((b - a) * n * (n + k) * k))
              for k, n, lr in configs for a, b in blocks]
     results = run_tasks(name, tasks, workers=workers, address=address)
@@ -115,7 +117,8 @@ def safran_shamir_sweep(configs, n_seeds: int, seed: int, *, n_steps: int, grad_
 
 def safran_shamir_runs(k: int, n: int, n_seeds: int, seed: int, *, lr: float, n_steps: int,
                        grad_tol: float = 1e-9, loss_tol: float = 1e-6, record_every: int = 100,
-                       workers: int = 1, block: int | None = None, address: str | None = None) -> "ssd.GDResult":
+                       workers: int = 1, block: int | None = None, address: str | None = None,
+                       device=None) -> "ssd.GDResult":
     """One configuration of :func:`safran_shamir_sweep`: equal, row for row, to
     ``gradient_descent(init_students(k, n, n_seeds, seed), lr=lr, n_steps=n_steps, ...)`` (bit for bit
     with one block; see the module docstring for smaller blocks)."""
@@ -124,7 +127,7 @@ def safran_shamir_runs(k: int, n: int, n_seeds: int, seed: int, *, lr: float, n_
     lr = check_float("lr", lr, min=0.0, min_inclusive=False)
     return safran_shamir_sweep([(k, n, lr)], n_seeds, seed, n_steps=n_steps, grad_tol=grad_tol,
                                loss_tol=loss_tol, record_every=record_every, workers=workers, block=block,
-                               address=address, name="safran_shamir_runs")[(k, n)]
+                               address=address, name="safran_shamir_runs", device=device)[(k, n)]
 
 
 def _rows_block(W0: torch.Tensor, lr: float, opts: dict):
@@ -188,17 +191,20 @@ def _ticket_block(k: int, n_seeds: int, seed: int, a: int, b: int, kwargs: dict)
 
 
 def ticket_sweep(specs: dict, n_seeds: int, seed: int, *, workers: int = 1, block: int | None = None,
-                 address: str | None = None, name: str = "ticket_sweep") -> dict:
+                 address: str | None = None, name: str = "ticket_sweep", device=None) -> dict:
     """``{k: run_experiment(k, n_seeds, seed, **specs[k])}`` for every teacher width ``k`` of ``specs``
     (a dict ``k -> keyword arguments``), one task per ``(k, seed block)``: with ``block=None`` bit for bit
-    the plain calls; smaller blocks run ``run_experiment(..., seeds=(a, b))``."""
+    the plain calls; smaller blocks run ``run_experiment(..., seeds=(a, b))``. ``device`` (None: CPU;
+    ``"auto"`` allowed) is passed to every ``run_experiment`` (a ``device`` in ``specs[k]`` wins)."""
+    device = resolve_device(device)
     if not isinstance(specs, dict) or not specs or not all(isinstance(v, dict) for v in specs.values()):
         raise ValueError(f"specs must be a non-empty dict k -> dict of run_experiment keyword arguments, got {specs!r}")
     ks = [check_int(f"specs key {k!r}", k, min=1) for k in specs]
     n_seeds = check_int("n_seeds", n_seeds, min=1)
     seed = check_int("seed", seed, min=0)
     blocks = seed_blocks(n_seeds, block)
-    tasks = [Task(f"k={k} seeds [{a}, {b})", _ticket_block, (k, n_seeds, seed, a, b, dict(specs[k])),
+    tasks = [Task(f"k={k} seeds [{a}, {b})", _ticket_block, (k, n_seeds, seed, a, b,
+                                                          {"device": device, **specs[k]}),
                   cost=float((b - a) * k ** 4)) for k in ks for a, b in blocks]
     results = run_tasks(name, tasks, workers=workers, address=address)
     m = len(blocks)

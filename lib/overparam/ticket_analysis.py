@@ -125,7 +125,7 @@ def step_size_changes(ex: TicketExperiment, n: int) -> dict:
 def _inert_candidates(W: torch.Tensor, zero_tol: float, split_cos: float):
     """(kind, j, partner): neuron ``j`` of ``W (n, d)`` is (nearly) zero, or parallel to ``partner``."""
     norms = W.norm(dim=1)
-    for j in np.flatnonzero((norms < zero_tol).numpy()):
+    for j in np.flatnonzero((norms < zero_tol).cpu().numpy()):
         yield "zero", int(j), None
     U = W / norms.clamp(min=1e-300)[:, None]
     cos = U @ U.T

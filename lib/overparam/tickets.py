@@ -38,7 +38,7 @@ from . import ss_dynamics
 from .certify import classify
 from .finisher import newton_finish
 from .rng import generator
-from .validate import check_float, check_int, check_range
+from .validate import check_float, check_int, check_range, resolve_device
 
 __all__ = [
     "WIN", "FAIL", "UNRESOLVED", "Outcomes", "subnetworks", "sample_subnetworks", "restrict",
@@ -52,30 +52,31 @@ _DT = torch.float64
 
 
 # --------------------------------------------------------------------------- subnetworks
-def subnetworks(n: int, k: int) -> torch.Tensor:
+def subnetworks(n: int, k: int, *, device=None) -> torch.Tensor:
     """All ``C(n, k)`` width-``k`` subnetworks of neurons ``0..n-1``: ``(C(n, k), k)`` int64 rows,
-    each sorted, in lexicographic order (so the first row is ``0..k-1``)."""
+    each sorted, in lexicographic order (so the first row is ``0..k-1``), on ``device`` (None: CPU)."""
     n = check_int("n", n, min=1)
     k = check_int("k", k, min=1, max=n)
-    return torch.tensor(list(itertools.combinations(range(n), k)), dtype=torch.int64).reshape(-1, k)
+    return torch.tensor(list(itertools.combinations(range(n), k)), dtype=torch.int64,
+                        device=resolve_device(device)).reshape(-1, k)
 
 
-def sample_subnetworks(n: int, k: int, m: int, seed: int) -> torch.Tensor:
+def sample_subnetworks(n: int, k: int, m: int, seed: int, *, device=None) -> torch.Tensor:
     """``min(m, C(n, k))`` distinct width-``k`` subnetworks of ``0..n-1`` drawn uniformly without
     replacement (stream ``"mask"``), each row sorted, rows in lexicographic order. When ``m`` covers
-    them all, this is :func:`subnetworks`."""
+    them all, this is :func:`subnetworks`. The draw is on the CPU; the rows are returned on ``device``."""
     n = check_int("n", n, min=1)
     k = check_int("k", k, min=1, max=n)
     m = check_int("m", m, min=1)
     total = math.comb(n, k)
     if m >= total:
-        return subnetworks(n, k)
+        return subnetworks(n, k, device=device)
     g = generator(seed, "mask")
     chosen: set[tuple[int, ...]] = set()
     while len(chosen) < m:
         perm = torch.randperm(n, generator=g)[:k]
         chosen.add(tuple(sorted(perm.tolist())))
-    return torch.tensor(sorted(chosen), dtype=torch.int64)
+    return torch.tensor(sorted(chosen), dtype=torch.int64, device=resolve_device(device))
 
 
 def restrict(W: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -87,7 +88,7 @@ def restrict(W: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= W.shape[1]):
         raise ValueError(f"idx must hold neuron indices in [0, {W.shape[1] - 1}], got "
                          f"[{int(idx.min())}, {int(idx.max())}]")
-    return W[:, idx, :].clone()
+    return W[:, idx.to(W.device), :].clone()
 
 
 # --------------------------------------------------------------------------- training and outcomes
@@ -139,7 +140,8 @@ def train_students(W0: torch.Tensor, *, lr: float, n_steps: int = 30_000, grad_t
                    finisher_chunk: int = 128) -> Outcomes:
     """Gradient descent (:func:`overparam.ss_dynamics.gradient_descent`) from every ``W0 (S, n, d)``,
     then the finisher and the certificate at every critical point above ``loss_tol``; see the module
-    docstring for the outcome rules. ``n_steps``: the step cap. ``chunk`` runs train at once; ``W0`` is not modified."""
+    docstring for the outcome rules. ``n_steps``: the step cap. ``chunk`` runs train at once; ``W0`` is not modified.
+    Everything runs on ``W0.device``; ``Outcomes.W`` is there, the other fields are numpy."""
     if not torch.is_tensor(W0) or W0.dim() != 3:
         raise ValueError(f"W0 must have shape (S, n, d), got {tuple(W0.shape) if torch.is_tensor(W0) else type(W0).__name__}")
     lr = check_float("lr", lr, min=0.0, min_inclusive=False)
@@ -149,7 +151,7 @@ def train_students(W0: torch.Tensor, *, lr: float, n_steps: int = 30_000, grad_t
     chunk = check_int("chunk", chunk, min=1)
     finisher_chunk = check_int("finisher_chunk", finisher_chunk, min=1)
     S, n, d = W0.shape
-    W = torch.empty(S, n, d, dtype=_DT)
+    W = torch.empty(S, n, d, dtype=_DT, device=W0.device)
     loss = np.full(S, np.nan)
     lam = np.full(S, np.nan)
     newton = np.full(S, np.nan)
@@ -161,14 +163,14 @@ def train_students(W0: torch.Tensor, *, lr: float, n_steps: int = 30_000, grad_t
                                            loss_tol=loss_tol, record_every=max(1, n_steps))
         sl = slice(lo, lo + res.n_seeds)
         W[sl] = res.W
-        loss[sl] = res.loss.numpy()
-        steps[sl] = res.steps.numpy()
+        loss[sl] = res.loss.cpu().numpy()
+        steps[sl] = res.steps.cpu().numpy()
         verdict[sl] = res.stop_reason
     outcome[verdict == "loss_tol"] = WIN
     crit = np.flatnonzero(verdict == "grad_tol")
     fn = ss.objective(n, d)
     for lo in range(0, crit.size, finisher_chunk):
-        ids = torch.as_tensor(crit[lo:lo + finisher_chunk])
+        ids = torch.as_tensor(crit[lo:lo + finisher_chunk], device=W.device)
         fin = newton_finish(W[ids].reshape(ids.numel(), -1), fn, grad_tol=grad_tol, max_iter=finisher_iter)
         certs = classify(fin.loss, fin.grad_norm, fin.lambda_min, grad_tol=grad_tol, loss_tol=loss_tol,
                          eig_tol=eig_tol)
@@ -179,10 +181,10 @@ def train_students(W0: torch.Tensor, *, lr: float, n_steps: int = 30_000, grad_t
                 outcome[j] = WIN
             elif c.verdict == "strict_local_minimum" and c.loss >= bad_tol:
                 outcome[j] = FAIL
-    fails = torch.as_tensor(np.flatnonzero(outcome == FAIL))
+    fails = torch.as_tensor(np.flatnonzero(outcome == FAIL), device=W.device)
     for lo in range(0, fails.numel(), finisher_chunk):
         ids = fails[lo:lo + finisher_chunk]
-        newton[ids.numpy()] = newton_step_length(W[ids]).numpy()
+        newton[ids.cpu().numpy()] = newton_step_length(W[ids]).cpu().numpy()
     return Outcomes(outcome, verdict, loss, lam, steps, W, newton)
 
 
@@ -321,7 +323,7 @@ class TicketExperiment:
 
     def columns_within(self, n: int) -> np.ndarray:
         """Columns of ``idx`` that are subnetworks of the width-``n`` student (all neurons < n)."""
-        return np.flatnonzero((self.idx.max(dim=1).values < n).numpy())
+        return np.flatnonzero((self.idx.max(dim=1).values < n).cpu().numpy())
 
     @property
     def max_extra(self) -> int:
@@ -347,7 +349,7 @@ class TicketExperiment:
 
 def run_experiment(k: int, n_seeds: int, seed: int, *, widths=None, max_extra: int = 2, n_sampled: int = 0,
                    lr_scale: float = 5.0, n_steps: int = 30_000, matched_step: bool = False,
-                   seeds: tuple[int, int] | None = None, **kwargs) -> TicketExperiment:
+                   seeds: tuple[int, int] | None = None, device=None, **kwargs) -> TicketExperiment:
     """Train, per seed, the students of ``widths`` (default ``k, k+1, k+2, 2k``) and every width-``k``
     subnetwork of the first ``k + max_extra`` neurons alone (``max_extra`` 1 or 2), plus ``n_sampled``
     random subnetworks of the widest student. With ``matched_step``, the subnetworks of each width
@@ -355,7 +357,10 @@ def run_experiment(k: int, n_seeds: int, seed: int, *, widths=None, max_extra: i
     student (``TicketExperiment.matched``). ``n_steps``: the step cap. ``seeds=(a, b)``: only seeds
     ``a .. b-1`` of the ``n_seeds`` (their initial weights are those rows of the whole draw; used by
     :func:`overparam.sweeps.ticket_sweep` to shard the seeds). Other keyword arguments go to
-    :func:`train_students`."""
+    :func:`train_students`. ``device`` (None: CPU; ``"auto"`` allowed): where the students train; the
+    initial weights are drawn on the CPU and moved, so every device starts from the same numbers. The
+    index sets ``idx``/``sampled_idx`` stay on the CPU (bookkeeping)."""
+    device = resolve_device(device)
     k = check_int("k", k, min=1)
     max_extra = check_int("max_extra", max_extra, min=0, max=2)
     n_seeds = check_int("n_seeds", n_seeds, min=1)
@@ -365,7 +370,7 @@ def run_experiment(k: int, n_seeds: int, seed: int, *, widths=None, max_extra: i
     lr_scale = check_float("lr_scale", lr_scale, min=0.0, min_inclusive=False)
     n_max = max(widths + [k + max_extra])
     a, b = (0, n_seeds) if seeds is None else check_range("seeds", seeds, n_seeds)
-    W0 = ss.init_students(k, n_max, b, seed)[a:b].contiguous()
+    W0 = ss.init_students(k, n_max, b, seed, device=device)[a:b].contiguous()
     idx = subnetworks(k + max_extra, k)
     n_steps = check_int("n_steps", n_steps, min=0)
     common = dict(n_steps=n_steps, **kwargs)

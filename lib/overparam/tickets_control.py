@@ -14,27 +14,30 @@ import torch
 
 from .descent import descend
 from .rng import generator
-from .validate import check_float, check_int
+from .validate import check_float, check_int, resolve_device
 
 __all__ = ["control_inputs", "control_init", "ControlResult", "control_loss_grad", "control_gradient_descent"]
 
 _DT = torch.float64
 
 
-def control_inputs(n_points: int = 400) -> torch.Tensor:
-    """The control's "population": ``n_points`` standard-normal quantiles ``Φ⁻¹((j + ½)/N)``, float64."""
+def control_inputs(n_points: int = 400, *, device=None) -> torch.Tensor:
+    """The control's "population": ``n_points`` standard-normal quantiles ``Φ⁻¹((j + ½)/N)``, float64,
+    computed on the CPU (the same numbers everywhere) and returned on ``device`` (None: CPU)."""
     n_points = check_int("n_points", n_points, min=2)
+    device = resolve_device(device)
     q = (torch.arange(n_points, dtype=_DT) + 0.5) / n_points
-    return math.sqrt(2.0) * torch.erfinv(2.0 * q - 1.0)
+    return (math.sqrt(2.0) * torch.erfinv(2.0 * q - 1.0)).to(device)
 
 
-def control_init(n_seeds: int, width: int, seed: int):
-    """``(w, b)``, each ``(n_seeds, width)`` N(0, 1), stream ``"init"``. For nested students draw the
-    widest once and take its first neurons."""
+def control_init(n_seeds: int, width: int, seed: int, *, device=None):
+    """``(w, b)``, each ``(n_seeds, width)`` N(0, 1), stream ``"init"`` (drawn on the CPU, returned on
+    ``device``; None: CPU). For nested students draw the widest once and take its first neurons."""
     n_seeds = check_int("n_seeds", n_seeds, min=1)
     width = check_int("width", width, min=1)
+    device = resolve_device(device)
     g = generator(seed, "init")
-    wb = torch.stack([torch.randn(2, width, generator=g, dtype=_DT) for _ in range(n_seeds)])
+    wb = torch.stack([torch.randn(2, width, generator=g, dtype=_DT) for _ in range(n_seeds)]).to(device)
     return wb[:, 0].contiguous(), wb[:, 1].contiguous()
 
 
@@ -69,11 +72,12 @@ def control_gradient_descent(w0: torch.Tensor, b0: torch.Tensor, x: torch.Tensor
     gradient descent on the inputs ``x`` with the loop and stop rules of the main experiment
     (:func:`overparam.descent.descend`: ``"loss_tol"``, ``"grad_tol"``, ``"step_limit"`` after
     ``n_steps`` steps, default 20 000, ``"diverged"``). A neuron inactive on every input has zero
-    gradient and stays dead."""
+    gradient and stays dead. Runs on ``w0.device`` (``x`` is moved there)."""
     lr = check_float("lr", lr, min=0.0, min_inclusive=False)
     n_steps = check_int("n_steps", n_steps, min=0)
     if not (torch.is_tensor(w0) and torch.is_tensor(b0) and w0.dim() == 2 and w0.shape == b0.shape):
         raise ValueError("w0 and b0 must be tensors of the same shape (S, width)")
+    x = x.to(w0.device)
 
     def loss_grad(params):
         L, gw, gb = control_loss_grad(params[0], params[1], x)

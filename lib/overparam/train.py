@@ -292,7 +292,7 @@ class _Observer:
             self.snapshots.setdefault(k, final)
         return TrainResult(
             net=final, loss_curve=res.loss_curve, final_loss=res.loss.detach().cpu().numpy().astype(float),
-            grad_norm=res.grad_norm.detach().cpu().numpy().astype(float), steps=res.steps.numpy(),
+            grad_norm=res.grad_norm.detach().cpu().numpy().astype(float), steps=res.steps.cpu().numpy(),
             stop_reason=res.stop_reason,
             history={k: np.stack(v, axis=1) for k, v in self.history.items()},
             eval_steps=np.asarray(self.eval_steps, dtype=np.int64), snapshots=self.snapshots,

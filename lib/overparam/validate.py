@@ -114,16 +114,28 @@ def check_dtype(name: str, dtype) -> torch.dtype:
     return _DTYPES[dtype]
 
 
-def resolve_device(device) -> torch.device:
-    """``torch.device(device)``; CPU when ``None``. A CUDA device that is absent is an error."""
+def resolve_device(device, name: str = "device") -> torch.device:
+    """``torch.device(device)``: CPU when ``None``; ``"auto"`` is CUDA when available, else the CPU.
+
+    Accepted: ``None``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"`` or a ``torch.device`` (also
+    ``"meta"``, which the tests use to find tensors created on the CPU). A CUDA device that is absent
+    here is a ``ValueError``, as is anything else; both name ``name``.
+    """
     if device is None:
         return torch.device("cpu")
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    allowed = f"{name} must be 'cpu', 'cuda', 'cuda:N', 'auto' or a torch.device, got {device!r}"
+    if not isinstance(device, (str, torch.device)):
+        raise ValueError(allowed)
     try:
         dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}") from exc
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ValueError(allowed) from exc
+    if dev.type not in ("cpu", "cuda", "meta"):
+        raise ValueError(allowed)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was asked for, but CUDA is not available here; use device='cpu'")
+        raise ValueError(f"{name}={device!r} was asked for, but CUDA is not available here; use {name}='cpu'")
     return dev
 
 

@@ -155,3 +155,22 @@ def test_parameters_cells_hold_one_line_per_value(path):
            if ln.strip() and not ln.lstrip().startswith("#")
            and not re.match(r"^[A-Za-z_]\w* = \S.*$", ln)]
     assert not bad, f"{path.name}: parameters cell lines that are not `name = value`: {bad}"
+
+
+CHAPTERS = [p for p in NOTEBOOKS if p.parent.name != "_templates"]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=ids(CHAPTERS))
+def test_every_chapter_honours_the_device_parameter(path):
+    """`device = "cpu"` in the parameters cell (the build injects `--device`), checked as a choice of
+    "cpu", "cuda", "auto" (in the notebook, or in the experiment module's PARAMETERS it checks with), and
+    passed to the chapter's experiment calls."""
+    nb = nbformat.read(path, as_version=4)
+    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assert re.search(r'^device = "cpu"', params.source, re.M), f"{path.name}: no `device = \"cpu\"` parameter"
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    if "check_parameters(globals(), C.PARAMETERS)" in code:
+        code += (REPO / "lib" / "overparam" / "experiments" / "counting_tickets.py").read_text()
+    checked = re.search(r'"?device"?\W{1,4}\("choice", \["cpu", "cuda", "auto"\]\)', code)
+    assert checked, f"{path.name}: `device` is not checked with check_parameters"
+    assert "device=device" in code, f"{path.name}: no experiment call receives device=device"

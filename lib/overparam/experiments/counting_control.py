@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .. import tickets as T
-from ..validate import check_int
+from ..validate import check_int, resolve_device
 from .counting_tickets import rate
 from .. import tickets_control as tc
 
@@ -39,16 +39,19 @@ class ControlRuns:
 
 
 def run_control(widths, n_seeds: int, n_points: int, seed: int, *,
-                n_steps: int = 30_000) -> ControlRuns:
+                n_steps: int = 30_000, device="cpu") -> ControlRuns:
     """Train the control: ``n_seeds`` draws of ``max(widths)`` neurons
     (:func:`overparam.tickets_control.control_init`), each neuron alone at step 1, and for each width ``n`` the student of the first ``n`` neurons at
-    step ``1/n``, on ``n_points`` quadrature points; at most ``n_steps`` steps each."""
+    step ``1/n``, on ``n_points`` quadrature points; at most ``n_steps`` steps each. ``device``
+    (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"``): where they train (inputs and draws are made on
+    the CPU and moved)."""
+    device = resolve_device(device)
     widths = [check_int("widths", n, min=1) for n in widths]
     if not widths:
         raise ValueError("widths must name at least one width")
-    x = tc.control_inputs(n_points)
+    x = tc.control_inputs(n_points, device=device)
     nmax = max(widths)
-    w, b = tc.control_init(n_seeds, nmax, seed)
+    w, b = tc.control_init(n_seeds, nmax, seed, device=device)
     single = tc.control_gradient_descent(w.reshape(-1, 1), b.reshape(-1, 1), x, lr=1.0,
                                         n_steps=n_steps)
     by_width = {n: tc.control_gradient_descent(w[:, :n].contiguous(), b[:, :n].contiguous(), x,

@@ -22,7 +22,7 @@ from .. import sweeps
 from .. import tickets as T
 from ..book import finding, format_interval, verdict
 from ..stats import RateCI, wilson_interval
-from ..validate import check_int
+from ..validate import check_int, resolve_device
 
 __all__ = [
     "PARAMETERS", "check_ks_wide", "run_experiments", "rate", "predictions_table",
@@ -42,6 +42,7 @@ PARAMETERS = {
     "control_seeds": ("int", 10, 10000),
     "control_points": ("int", 20, 5000),
     "workers": ("int", 1, None),
+    "device": ("choice", ["cpu", "cuda", "auto"]),
 }
 
 #: The tally columns copied from :func:`overparam.tickets.tally` into a predictions row.
@@ -60,12 +61,15 @@ def check_ks_wide(ks, ks_wide) -> None:
 
 
 def run_experiments(ks, ks_wide, n_seeds: int, seed: int, *, max_extra: int = 1, n_sampled: int = 0,
-                    n_steps: int = 30_000, workers: int = 1) -> dict:
+                    n_steps: int = 30_000, workers: int = 1, device="cpu") -> dict:
     """``{k: TicketExperiment}`` for every teacher width of ``ks``: students of width ``k`` and
     ``k + 1`` (plus ``k + 2`` and ``2k`` for the widths in ``ks_wide``, which also get ``max_extra``
     and ``n_sampled``), every subnetwork also trained at the wide student's step (``matched_step``).
     Through :func:`overparam.sweeps.ticket_sweep`, one task per ``k`` (``workers > 1``: a local Dask
-    cluster); bit for bit :func:`overparam.tickets.run_experiment` per ``k``, any ``workers``."""
+    cluster); bit for bit :func:`overparam.tickets.run_experiment` per ``k``, any ``workers``.
+    ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"``): where the students train, from the
+    same CPU-drawn initial weights; the outcome tables are numpy on the CPU."""
+    device = resolve_device(device)
     check_ks_wide(ks, ks_wide)
     n_steps = check_int("n_steps", n_steps, min=1)
     specs = {}
@@ -74,7 +78,8 @@ def run_experiments(ks, ks_wide, n_seeds: int, seed: int, *, max_extra: int = 1,
         specs[k] = dict(widths=[k, k + 1, k + 2, 2 * k] if wide else [k, k + 1],
                         max_extra=max_extra if wide else 1, n_sampled=n_sampled if wide else 0,
                         n_steps=n_steps, matched_step=True)
-    return sweeps.ticket_sweep(specs, n_seeds, seed, workers=workers, name="counting_tickets: teacher widths")
+    return sweeps.ticket_sweep(specs, n_seeds, seed, workers=workers, name="counting_tickets: teacher widths",
+                               device=device)
 
 
 def rate(successes, total) -> tuple[float, float, float]:

@@ -14,7 +14,7 @@ and :mod:`.escape_report` (the claims' inputs, findings and ``summary.json``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 import torch
@@ -26,7 +26,7 @@ from ..book import progress
 from ..certify import classify
 from ..finisher import newton_finish
 from ..stats import wilson_interval
-from ..validate import check_float, check_int
+from ..validate import check_float, check_int, resolve_device
 
 __all__ = [
     "BAD", "GOOD", "GRAD_TOL", "RARE", "WIDE_NS", "check_chapter_parameters", "step_size",
@@ -69,18 +69,20 @@ def step_size(k: int, n: int) -> float:
 
 
 def run_rates(k: int, n: int, n_seeds: int, seed: int, n_steps: int, *, first_run: int = 0,
-              grad_tol: float = GRAD_TOL, loss_tol: float = GOOD) -> ssd.GDResult:
+              grad_tol: float = GRAD_TOL, loss_tol: float = GOOD, device="cpu") -> ssd.GDResult:
     """Gradient descent on the exact loss at teacher width ``k``, student width ``n``: runs
     ``first_run, ..., first_run + n_seeds − 1`` of seed ``seed`` (Xavier initialisation,
     :func:`overparam.safran_shamir.init_students`, whose run ``s`` does not depend on the batch size),
     step :func:`step_size`, at most ``n_steps`` steps, stopping at gradient norm below ``grad_tol`` or
-    loss below ``loss_tol``. A pure function: blocks of runs give the runs of one call."""
+    loss below ``loss_tol``. A pure function: blocks of runs give the runs of one call. ``device``:
+    where the runs train (the initial weights are drawn on the CPU and moved)."""
+    device = resolve_device(device)
     k = check_int("k", k, min=1)
     n = check_int("n", n, min=1)
     n_seeds = check_int("n_seeds", n_seeds, min=1)
     first_run = check_int("first_run", first_run, min=0)
     n_steps = check_int("n_steps", n_steps, min=0)
-    W0 = ss.init_students(k, n, first_run + n_seeds, seed)[first_run:]
+    W0 = ss.init_students(k, n, first_run + n_seeds, seed, device=device)[first_run:]
     return ssd.gradient_descent(W0, lr=step_size(k, n), n_steps=n_steps, grad_tol=grad_tol,
                                loss_tol=loss_tol)
 
@@ -99,15 +101,18 @@ def rate_pairs(ks, ks_wide=(), wide_ns=()) -> list[tuple[int, int]]:
 
 
 def run_rate_sweep(pairs, *, n_seeds: int, seed: int, n_steps: int,
-                   workers: int = 1) -> dict[tuple[int, int], ssd.GDResult]:
+                   workers: int = 1, device="cpu") -> dict[tuple[int, int], ssd.GDResult]:
     """:func:`run_rates` at every ``(k, n)`` of ``pairs``: ``{(k, n): GDResult}``, through
     :func:`overparam.sweeps.safran_shamir_sweep` (one task per ``(k, n)``; ``workers > 1``: a local
-    Dask cluster, see :mod:`overparam.shard`). Bit for bit :func:`run_rates` per pair, any ``workers``."""
+    Dask cluster, see :mod:`overparam.shard`). Bit for bit :func:`run_rates` per pair, any ``workers``.
+    ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"``): where the runs train; the results'
+    tensors are there."""
+    device = resolve_device(device)
     configs = [(k, n, step_size(k, n)) for k, n in pairs]
     n_steps = check_int("n_steps", n_steps, min=0)
     return sweeps.safran_shamir_sweep(configs, n_seeds, seed, n_steps=n_steps, grad_tol=GRAD_TOL,
                                       loss_tol=GOOD, workers=workers,
-                                      name="escape_dimensions: gradient descent")
+                                      name="escape_dimensions: gradient descent", device=device)
 
 
 def rate_record(k: int, n: int, res: ssd.GDResult, *, bad: float = BAD) -> dict:
@@ -149,12 +154,14 @@ def _certify_one(k: int, res: ssd.GDResult, bad: float):
     is_bad = (res.loss >= bad) & res.reason_mask("grad_tol")
     Wb = res.W[is_bad]
     if not len(Wb):
-        empty = torch.zeros(0, dtype=res.W.dtype)
-        return CertifiedMinima(W=torch.zeros(0, k, k, dtype=res.W.dtype), loss=empty, lambda_min=empty,
+        empty = torch.zeros(0, dtype=res.W.dtype, device=res.W.device)
+        return CertifiedMinima(W=torch.zeros(0, k, k, dtype=res.W.dtype, device=res.W.device), loss=empty,
+                               lambda_min=empty,
                                moved=0.0), []
     fin = newton_finish(Wb.reshape(Wb.shape[0], -1), ss.objective(k, k))
     certs = classify(fin.loss, fin.grad_norm, fin.lambda_min)
-    strict = torch.tensor([c.verdict == "strict_local_minimum" for c in certs], dtype=torch.bool)
+    strict = torch.tensor([c.verdict == "strict_local_minimum" for c in certs], dtype=torch.bool,
+                          device=fin.theta.device)
     minima = CertifiedMinima(W=fin.theta[strict].reshape(-1, k, k), loss=fin.loss[strict],
                              lambda_min=fin.lambda_min[strict],
                              moved=fin.distance.max().item() if len(certs) else 0.0)
@@ -166,18 +173,24 @@ def _certify_one(k: int, res: ssd.GDResult, bad: float):
 _CERT_COLUMNS = ["k", "verdict", "loss", "grad_norm", "lambda_min", "distance_moved"]
 
 
-def certify_minima(runs, ks, *, bad: float = BAD) -> tuple[dict[int, CertifiedMinima], pd.DataFrame]:
+def certify_minima(runs, ks, *, bad: float = BAD, device=None) -> tuple[dict[int, CertifiedMinima], pd.DataFrame]:
     """Polish every bad run at ``n = k`` that stopped at a critical point (``runs[(k, k)]``, final
     loss at least ``bad``) with :func:`overparam.finisher.newton_finish` on the exact Hessian and
     classify it (:func:`overparam.certify.classify`). Returns ``{k: CertifiedMinima}`` (the strict
     local minima) and the table of every polished point (k, verdict, loss, grad_norm, lambda_min,
-    distance_moved)."""
+    distance_moved). ``device``: None (default) polishes where the runs' weights are; ``"cpu"``,
+    ``"cuda"``, ``"cuda:N"`` or ``"auto"`` moves them there first. The verdicts are computed on the CPU
+    (:func:`overparam.certify.classify`); the minima's tensors stay on the device."""
     bad = check_float("bad", bad, min=0.0)
+    dev = None if device is None else resolve_device(device)
     certified, rows = {}, []
     for k in progress(list(ks), "escape_dimensions: Newton finish and certification"):
         if (k, k) not in runs:
             raise ValueError(f"runs must hold the runs at (k, n) = ({k}, {k}); it has {sorted(runs)}")
-        certified[k], more = _certify_one(k, runs[(k, k)], bad)
+        res = runs[(k, k)]
+        if dev is not None:
+            res = replace(res, W=res.W.to(dev), loss=res.loss.to(dev))
+        certified[k], more = _certify_one(k, res, bad)
         rows += more
     return certified, pd.DataFrame(rows, columns=_CERT_COLUMNS)
 

@@ -17,7 +17,7 @@ from .. import ss_dynamics as ssd
 from ..book import progress
 from ..rng import generator
 from ..stats import wilson_interval
-from ..validate import check_choice, check_float, check_int
+from ..validate import check_choice, check_float, check_int, resolve_device
 from .escape_dimensions import GOOD
 
 __all__ = ["EMBEDDINGS", "EXTRAS", "LOWERED", "ESCAPED", "escape_starts", "run_escapes", "escape_by_k",
@@ -41,7 +41,8 @@ def _split_pairs(W, Y, order, extra: int, eps: float) -> torch.Tensor:
     each pair apart along ``(y, −y)``, ``y = Y[:, i, :, 0]`` the eigenvector of ``Dᵢ``'s smallest
     eigenvalue."""
     S, n, d = W.shape
-    rows = torch.arange(S)
+    rows = torch.arange(S, device=W.device)
+    order = order.to(W.device)
     wide = W
     for e in range(extra):   # ssd.split_student_neuron at mu = 1/2, batched over seeds with a neuron each
         piece = 0.5 * wide[rows, order[:, e]]
@@ -83,20 +84,24 @@ def escape_starts(W: torch.Tensor, how: str, extra: int, *, eps: float, seed: in
     else:
         g = generator(seed, f"escape-split-{n}-{extra}")
         # one permutation per minimum, drawn in turn from one stream (the draws fix the results)
-        order = torch.stack([torch.randperm(n, generator=g) for _ in range(S)])
+        order = torch.stack([torch.randperm(n, generator=g) for _ in range(S)]).to(W.device)
     return _split_pairs(W, Y, order, extra, eps)
 
 
-def run_escapes(certified, ks, *, max_minima: int, n_steps: int, eps: float, seed: int) -> pd.DataFrame:
+def run_escapes(certified, ks, *, max_minima: int, n_steps: int, eps: float, seed: int,
+                device=None) -> pd.DataFrame:
     """Gradient descent (step ``5/n`` at the wider width ``n = k + extra``, at most ``n_steps``
     steps) from :func:`escape_starts` of the first ``max_minima`` certified minima, for every ``k``,
     embedding and number of extra neurons. One row per run: k, embedding, extra, loss_before,
     loss_after, steps, stop_reason, and ``lowered`` (loss below :data:`LOWERED` of the minimum's),
-    ``escaped`` (fell :data:`ESCAPED`-fold), ``global`` (below :data:`.escape_dimensions.GOOD`)."""
+    ``escaped`` (fell :data:`ESCAPED`-fold), ``global`` (below :data:`.escape_dimensions.GOOD`).
+    ``device``: None (default) runs where the minima are; ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or
+    ``"auto"`` moves them there first (random choices are drawn on the CPU)."""
     max_minima = check_int("max_minima", max_minima, min=1)
+    move = (lambda t: t) if device is None else (lambda t, dev=resolve_device(device): t.to(dev))
     rows = []
     for k in progress(list(ks), "escape_dimensions: escapes"):
-        Wm, Lm = certified[k].W[:max_minima], certified[k].loss[:max_minima]
+        Wm, Lm = move(certified[k].W[:max_minima]), move(certified[k].loss[:max_minima])
         for how in EMBEDDINGS if len(Wm) else ():   # no certified minimum: no runs
             for extra in EXTRAS:
                 # step 5/n at the wider width (5/k made the k = 6 minimum diverge with two extra)

@@ -17,7 +17,7 @@ import torch
 
 from .. import safran_shamir as ss
 from .. import ss_dynamics as ssd
-from ..validate import check_float, check_int
+from ..validate import check_float, check_int, resolve_device
 
 __all__ = ["recorded_descent", "slice_plane", "loss_slice", "EscapeSlice", "escape_slice"]
 
@@ -62,10 +62,10 @@ def slice_plane(W: torch.Tensor, neuron: int, mu: float):
 
 def loss_slice(A, e1, e2, radius: float, m: int = 41):
     """The loss at ``A + a e1 + b e2`` on an ``m × m`` grid of ``[−radius, radius]²``:
-    ``(a (m,), loss (m, m))``, rows indexed by ``b``."""
+    ``(a (m,), loss (m, m))``, rows indexed by ``b``, on ``A.device``."""
     radius = check_float("radius", radius, min=0.0, min_inclusive=False)
     m = check_int("m", m, min=2)
-    a = torch.linspace(-radius, radius, m, dtype=_DT)
+    a = torch.linspace(-radius, radius, m, dtype=_DT, device=A.device)
     Ag, Bg = torch.meshgrid(a, a, indexing="xy")
     pts = A + Ag.reshape(-1, 1, 1) * e1 + Bg.reshape(-1, 1, 1) * e2
     return a, ss.loss(pts).reshape(m, m)
@@ -98,20 +98,23 @@ class EscapeSlice:
 
 def escape_slice(W: torch.Tensor, neuron: int, mu: float, *, eps: float, lr: float, path: bool = True,
                  n_path: int = 3000, record_every: int = 10, m: int = 41,
-                 min_radius: float = 0.4) -> EscapeSlice:
+                 min_radius: float = 0.4, device=None) -> EscapeSlice:
     """The slice of :func:`slice_plane` through the split minimum ``W (1, n, d)``, with the path of
     :func:`recorded_descent` (step ``lr``, ``n_path`` steps) from ``A + eps‖A‖ e2`` projected on
     ``(e1, e2)`` when ``path``. The grid's half-width is ``min_radius`` or 1.1 times the path's
-    farthest coordinate, whichever is larger."""
+    farthest coordinate, whichever is larger. ``device``: None (default) computes where ``W`` is;
+    ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` moves ``W`` there first. The result is numpy."""
     eps = check_float("eps", eps, min=0.0)
+    if device is not None and torch.is_tensor(W):
+        W = W.to(resolve_device(device))
     A, e1, e2, lam_n, lam_w = slice_plane(W, neuron, mu)
     coords = None
     if path:
         its, _ = recorded_descent(A + eps * A.norm() * e2, lr=lr, n_steps=n_path,
                                   record_every=record_every)
         D = its[:, 0] - A[0]
-        coords = torch.stack([(D * e1[0]).sum((1, 2)), (D * e2[0]).sum((1, 2))], 1).numpy()
+        coords = torch.stack([(D * e1[0]).sum((1, 2)), (D * e2[0]).sum((1, 2))], 1).cpu().numpy()
     radius = max(min_radius, 1.1 * float(np.abs(coords).max())) if path else min_radius
     a, L = loss_slice(A, e1, e2, radius, m)
-    return EscapeSlice(k=W.shape[1], neuron=neuron, mu=mu, grid=a.numpy(), loss_grid=L.numpy(),
-                       lam_narrow=lam_n.numpy(), lam_split=lam_w.numpy(), path=coords)
+    return EscapeSlice(k=W.shape[1], neuron=neuron, mu=mu, grid=a.cpu().numpy(), loss_grid=L.cpu().numpy(),
+                       lam_narrow=lam_n.cpu().numpy(), lam_split=lam_w.cpu().numpy(), path=coords)

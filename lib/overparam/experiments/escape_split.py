@@ -18,7 +18,7 @@ import torch
 from .. import safran_shamir as ss
 from .. import ss_dynamics as ssd
 from ..book import progress
-from ..validate import check_float, check_int
+from ..validate import check_float, check_int, resolve_device
 
 __all__ = ["EIG_TOL", "CLEAR", "ROUNDING", "SplitAnalysis", "split_spectrum", "split_analysis", "split_theory",
            "minima_with_saddle_split", "zero_neuron_deviation", "split_values", "split_table"]
@@ -43,7 +43,7 @@ def split_spectrum(W: torch.Tensor, mus) -> torch.Tensor:
            for mu in mus]
     S, n, d = W.shape
     H = ss.hessian(W)
-    out = torch.empty(S, n, len(mus), dtype=_DT)
+    out = torch.empty(S, n, len(mus), dtype=_DT, device=W.device)
     for i in range(n):
         for j, mu in enumerate(mus):
             out[:, i, j] = torch.linalg.eigvalsh(ssd.split_hessian(W, i, mu, H))[:, 0]
@@ -68,10 +68,10 @@ class SplitAnalysis:
 def _analyse(W: torch.Tensor, loss: torch.Tensor, mus, seed: int) -> SplitAnalysis:
     m, n, d = W.shape
     if m == 0:   # no certified minimum at this width: nothing to analyse
-        none = torch.zeros(0, dtype=_DT)
-        return SplitAnalysis(loss, torch.zeros(0, n, len(mus), dtype=_DT), torch.zeros(0, n, dtype=_DT),
-                             none, none)
-    eye = torch.eye(d, dtype=_DT).expand(m, d, d)
+        none = torch.zeros(0, dtype=_DT, device=W.device)
+        return SplitAnalysis(loss, torch.zeros(0, n, len(mus), dtype=_DT, device=W.device),
+                             torch.zeros(0, n, dtype=_DT, device=W.device), none, none)
+    eye = torch.eye(d, dtype=_DT, device=W.device).expand(m, d, d)
     return SplitAnalysis(
         loss=loss, split_lam=split_spectrum(W, mus),
         curv_lam=torch.linalg.eigvalsh(ssd.neuron_curvature(W))[..., 0],
@@ -79,12 +79,15 @@ def _analyse(W: torch.Tensor, loss: torch.Tensor, mus, seed: int) -> SplitAnalys
         teacher_sum=ssd.neuron_slope(W, eye).sum(1))
 
 
-def split_analysis(certified, ks, mus, *, max_minima: int, seed: int) -> dict[int, SplitAnalysis]:
+def split_analysis(certified, ks, mus, *, max_minima: int, seed: int, device=None) -> dict[int, SplitAnalysis]:
     """:class:`SplitAnalysis` of the first ``max_minima`` certified minima at every ``k`` of ``ks``
     (``certified``: ``{k: CertifiedMinima}`` from :func:`.escape_dimensions.certify_minima`);
-    ``seed`` seeds the random starts of the slope search (stream ``"probe"``)."""
+    ``seed`` seeds the random starts of the slope search (stream ``"probe"``, drawn on the CPU).
+    ``device``: None (default) computes where the minima are; ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or
+    ``"auto"`` moves them there first. The results' tensors are on that device."""
     max_minima = check_int("max_minima", max_minima, min=1)
-    return {k: _analyse(certified[k].W[:max_minima], certified[k].loss[:max_minima], mus, seed)
+    move = (lambda t: t) if device is None else (lambda t, dev=resolve_device(device): t.to(dev))
+    return {k: _analyse(move(certified[k].W[:max_minima]), move(certified[k].loss[:max_minima]), mus, seed)
             for k in progress(list(ks), "escape_dimensions: split spectra")}
 
 
@@ -101,11 +104,11 @@ def split_theory(splits, mus) -> dict:
     half = mus.index(0.5)
     mismatch, excess, half_dev = 0, 0.0, 0.0
     for a in splits.values():
-        lam_D = a.curv_lam
+        lam_D, mu_d = a.curv_lam, mu_t.to(a.curv_lam.device)
         clear = lam_D.abs() > CLEAR
         saddle = a.split_lam < 0
         mismatch += int(((saddle != (lam_D < 0)[..., None]) & clear[..., None]).sum())
-        excess = max(excess, float((a.split_lam - lam_D[..., None] / (2 * mu_t * (1 - mu_t))).max()))
+        excess = max(excess, float((a.split_lam - lam_D[..., None] / (2 * mu_d * (1 - mu_d))).max()))
         neg = lam_D < -CLEAR
         if bool(neg.any()):
             half_dev = max(half_dev, float((a.split_lam[..., half] - 2 * lam_D)[neg].abs().max()))

@@ -17,7 +17,7 @@ import pandas as pd
 from .. import data, train
 from ..book import finding, format_interval, verdict
 from ..stats import MeanCI
-from ..validate import check_float, check_int
+from ..validate import check_float, check_int, resolve_device
 from .. import context_mnist1d
 from .. import context_students
 
@@ -51,15 +51,20 @@ def finetune_steps(finetune_fraction: float, n_steps: int) -> int:
 
 def run_mnist1d(*, seed: int, n_seeds: int, densities, scales, rounds: int, fraction: float,
                 output_fraction: float, n_steps: int, eval_every: int, finetune_fraction: float, lr: float,
-                batch_size: int, val_fraction: float, hidden=(300, 100), dataset=None) -> context_mnist1d.MNIST1DContext:
+                batch_size: int, val_fraction: float, hidden=(300, 100), dataset=None,
+                device="cpu") -> context_mnist1d.MNIST1DContext:
     """Part 1's experiment: MNIST-1D (or ``dataset``) with ``val_fraction`` held out (split seed ``seed``),
     then :func:`overparam.context_mnist1d.run_mnist1d` (network ``hidden``) with minibatch Adam (``lr``,
-    ``batch_size``) and a fine-tune of :func:`finetune_steps` updates; ``scales`` must include 0 and 1."""
+    ``batch_size``) and a fine-tune of :func:`finetune_steps` updates; ``scales`` must include 0 and 1.
+    ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"``): where the data set is put and so where
+    the networks train (draws on the CPU, moved)."""
+    device = resolve_device(device)
     if 0.0 not in scales or 1.0 not in scales:
         raise ValueError(f"scales must include 0 and 1; got {list(scales)}")
     if n_steps % check_int("eval_every", eval_every, min=1):
         raise ValueError(f"eval_every must divide n_steps = {n_steps}; got {eval_every}")
-    ds = data.validation_split(data.mnist1d() if dataset is None else dataset, val_fraction, seed)
+    ds = data.mnist1d(device=device) if dataset is None else data.to_device(dataset, device)
+    ds = data.validation_split(ds, val_fraction, seed)
     return context_mnist1d.run_mnist1d(
         ds, hidden=hidden, optimizer=train.Adam(lr, batch_size=batch_size), n_seeds=n_seeds, seed=seed,
         densities=densities, scales=scales, rounds=rounds, fraction=fraction, output_fraction=output_fraction,
@@ -149,10 +154,12 @@ def analyse_mnist1d(mn: context_mnist1d.MNIST1DContext) -> MNIST1DAnalysis:
         glue=_mnist1d_glue(mn, summ, rec, top, pd_top, pd_one, below_idx, ft_gap))
 
 
-def run_students(ks, n_seeds: int, seed: int, scales, *, n_steps: int) -> list:
+def run_students(ks, n_seeds: int, seed: int, scales, *, n_steps: int, device="cpu") -> list:
     """Part 2's experiment: :func:`overparam.context_students.run_students` for each teacher width in ``ks``
-    (``n_steps``: the gradient-descent step cap)."""
-    return [context_students.run_students(k, n_seeds, seed, scales, n_steps=n_steps) for k in ks]
+    (``n_steps``: the gradient-descent step cap; ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or
+    ``"auto"``, where the students train)."""
+    device = resolve_device(device)
+    return [context_students.run_students(k, n_seeds, seed, scales, n_steps=n_steps, device=device) for k in ks]
 
 
 @dataclass(frozen=True)
