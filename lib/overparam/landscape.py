@@ -84,15 +84,20 @@ class CurvatureDirections:
     threshold: float
     method: str = "eigh"
 
+    def _below(self, s: int) -> tuple[int, int]:
+        """Seed ``s`` (checked) and its number of eigenvalues below the threshold."""
+        s = check_int("s", s, min=0, max=self.eigenvalues.shape[0] - 1)
+        return s, int(self.n_below[s])
+
     def directions(self, s: int) -> Tensor:
         """``(k, P)``: seed ``s``'s directions with curvature below the threshold (most negative first)."""
-        s = check_int("s", s, min=0, max=self.eigenvalues.shape[0] - 1)
-        return self.eigenvectors[s, : int(self.n_below[s])]
+        s, k = self._below(s)
+        return self.eigenvectors[s, :k]
 
     def values(self, s: int) -> Tensor:
         """``(k,)``: seed ``s``'s eigenvalues below the threshold, ascending."""
-        s = check_int("s", s, min=0, max=self.eigenvalues.shape[0] - 1)
-        return self.eigenvalues[s, : int(self.n_below[s])]
+        s, k = self._below(s)
+        return self.eigenvalues[s, :k]
 
 
 def negative_curvature(H: Tensor, threshold: float = 0.0) -> CurvatureDirections:

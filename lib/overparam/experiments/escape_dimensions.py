@@ -75,8 +75,7 @@ def run_rates(k: int, n: int, n_seeds: int, seed: int, n_steps: int, *, first_ru
     :func:`overparam.safran_shamir.init_students`, whose run ``s`` does not depend on the batch size),
     step :func:`step_size`, at most ``n_steps`` steps, stopping at gradient norm below ``grad_tol`` or
     loss below ``loss_tol``. A pure function: blocks of runs give the runs of one call. ``device``:
-    where the runs train (the initial weights are drawn on the CPU and moved)."""
-    device = resolve_device(device)
+    where the runs train (the initial weights are drawn on the CPU and moved; checked there)."""
     k = check_int("k", k, min=1)
     n = check_int("n", n, min=1)
     n_seeds = check_int("n_seeds", n_seeds, min=1)
