@@ -99,29 +99,32 @@ def run_tasks(name: str, tasks: Sequence[Task], *, workers: int = 1, address: st
 
     ``name`` names the sweep in errors; ``workers`` (>= 1) sizes the local cluster; ``address`` (or
     ``$DASK_SCHEDULER_ADDRESS``) selects an existing scheduler instead. Raises :class:`ShardError`
-    naming the first failed task.
+    naming the first failed task. Each task's result, as it is gathered, is reported to the build's
+    console (:func:`overparam.book.progress`, label ``name``; nothing outside a book build).
     """
+    from .book import progress
+
     tasks = _check_tasks(name, tasks)
     workers = check_int("workers", workers, min=1)
     address = resolve_address(address)
     if address is None and workers == 1:
         out = []
-        for t in tasks:
+        for t in progress(tasks, name):
             try:
                 out.append(t.fn(*t.args, **t.kwargs))
             except Exception as exc:
                 raise ShardError(name, t.label, exc) from exc
         return out
-    return _run_on_cluster(name, tasks, _client(workers, address))
+    return _run_on_cluster(name, tasks, _client(workers, address), progress)
 
 
-def _run_on_cluster(name: str, tasks: list, client) -> list:
+def _run_on_cluster(name: str, tasks: list, client, progress) -> list:
     token = uuid.uuid4().hex[:8]
     futures = [client.submit(t.fn, *t.args, key=f"{name}-{i}-{token}", pure=False, priority=t.cost,
                              **t.kwargs) for i, t in enumerate(tasks)]
     out = []
     try:
-        for t, fut in zip(tasks, futures):
+        for t, fut in progress(list(zip(tasks, futures)), name):
             try:
                 out.append(fut.result())
             except Exception as exc:

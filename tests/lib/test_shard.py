@@ -111,3 +111,13 @@ def test_an_unreachable_scheduler_is_named(monkeypatch):
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         with pytest.raises(RuntimeError, match=rf"^no Dask scheduler answered at 'tcp://127.0.0.1:{port}'"):
             run_tasks("s", [Task("a", pow, (2, 2))])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_each_gathered_shard_is_reported_to_the_build_console(tmp_path, monkeypatch, workers):
+    log = tmp_path / "progress.log"
+    monkeypatch.setenv("OVERPARAM_PROGRESS", str(log))
+    tasks = [Task(f"t{i}", seed_blocks, (i + 1, 2)) for i in range(3)]
+    assert run_tasks("demo sweep", tasks, workers=workers) == [seed_blocks(i + 1, 2) for i in range(3)]
+    lines = log.read_text().splitlines()
+    assert [ln.strip().split(" (")[0] for ln in lines] == [f"demo sweep: {i}/3" for i in (1, 2, 3)], lines
