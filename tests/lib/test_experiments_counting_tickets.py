@@ -205,14 +205,28 @@ def test_halves_steps_and_words(fake):
     assert steps.to_dict("records")[1] == A.step_size_changes(fake[4], 5)
     g = CA.steps_glue(steps)
     assert g["ct-moved"] == steps.moved.sum() and g["ct-flag-seeds"] == steps.seeds.sum()
-    words = CA.halves_words(halves)
-    said = {"above": "above", "below": "below", "inside": "within the intervals of", None: "not measurable"}
-    assert words["ct-independence"] == "; ".join(
-        f"*k* = {r.k}: {said[r.independence]}" for r in halves.itertuples())
     h = halves.copy()
-    h["finds_winner"] = [None, "above"]
-    assert CA.halves_words(h)["ct-finds_winner"] == "*k* = 3: not measurable; *k* = 4: above"
+    h["finds_winner"], h["independence"] = [None, "above"], ["inside", "inside"]
+    words = CA.halves_words(h)
+    assert words["ct-independence"] == (
+        "within the intervals of the measured some-subnetwork rate at every *k* (3 and 4)")
+    assert words["ct-finds_winner"] == (
+        "above the wide student's success at *k* = 4, and not measurable at *k* = 3")
     assert set(CA.HALVES_COLUMNS) <= set(halves.columns)
+
+
+def test_relation_clause_groups_the_widths_by_relation():
+    obj = "the wide student's success"
+    rel = {12: "above", 14: "inside", 16: "inside", 18: "inside", 20: "below"}
+    assert CA.relation_clause(rel, obj) == (
+        "within the intervals of the wide student's success at *k* = 14, 16 and 18, "
+        "above it at *k* = 12, and below it at *k* = 20")
+    assert CA.relation_clause({16: "above"}, obj) == "above the wide student's success at *k* = 16"
+    assert CA.relation_clause({3: float("nan"), 4: "inside"}, obj).count("not measurable") == 1
+    with pytest.raises(ValueError, match=r"^relations\[12\] must be"):
+        CA.relation_clause({12: "beside"}, obj)
+    with pytest.raises(ValueError, match=r"^relations must name"):
+        CA.relation_clause({}, obj)
 
 
 def test_margins_table_and_glue(fake):

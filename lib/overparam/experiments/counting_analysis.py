@@ -29,7 +29,10 @@ _HALVES = {"power-set prediction": "power_set_prediction",
 #: The columns of the halves table the chapter shows, and their intervals for ``show_table``.
 HALVES_COLUMNS = ["k", "seeds"] + [f"{c}{s}" for c in _HALVES.values() for s in ("", "_low", "_high")]
 HALVES_INTERVALS = {label: (c, f"{c}_low", f"{c}_high") for label, c in _HALVES.items()}
-_WORDS = {"above": "above", "below": "below", "inside": "within the intervals of"}
+#: What each relation of the halves table compares with (the object of "lies ... ").
+_OBJECTS = {"finds_winner": "the wide student's success",
+            "independence": "the measured some-subnetwork rate",
+            "power_set_vs_wide": "the wide student's measured success"}
 
 
 def halves_tables(experiments: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -41,18 +44,43 @@ def halves_tables(experiments: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     return halves, steps
 
 
+def _ks(ks: list) -> str:
+    return ", ".join(map(str, ks[:-1])) + f" and {ks[-1]}" if len(ks) > 1 else str(ks[0])
+
+
+def relation_clause(relations: dict, obj: str) -> str:
+    """What follows "lies" in a sentence comparing a measured rate with ``obj`` at several teacher
+    widths: ``relations`` maps k to "above", "below", "inside" (within both intervals) or None/NaN
+    (not measurable). The widths are grouped by relation, the most common first and "not measurable"
+    last, e.g. "within the
+    intervals of the wide student's success at *k* = 14, 16 and 18, and above it at *k* = 12"."""
+    groups: dict = {}
+    for k, rel in relations.items():
+        rel = None if rel is None or (isinstance(rel, float) and pd.isna(rel)) else rel
+        if rel not in (None, "above", "below", "inside"):
+            raise ValueError(f"relations[{k!r}] must be 'above', 'below', 'inside' or None, got {rel!r}")
+        groups.setdefault(rel, []).append(k)
+    if not groups:
+        raise ValueError("relations must name at least one teacher width k")
+    order = sorted(groups, key=lambda r: (r is None, -len(groups[r])))   # "not measurable" last
+    parts = []
+    for i, rel in enumerate(order):
+        target = obj if i == 0 else "it"
+        phrase = {"above": f"above {target}", "below": f"below {target}",
+                  "inside": f"within the intervals of {target}", None: "not measurable"}[rel]
+        where = (f"at every *k* ({_ks(groups[rel])})" if len(order) == 1 and len(groups[rel]) > 1
+                 else f"at *k* = {_ks(groups[rel])}")
+        parts.append(f"{phrase} {where}")
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + f", and {parts[-1]}"
+
+
 def halves_words(halves: pd.DataFrame) -> dict:
     """Glue name -> Markdown text, one per relation of the halves table (``finds_winner``,
-    ``independence``, ``power_set_vs_wide``): ``"*k* = 16: above; ..."``, with "not measurable"
-    where a relation could not be measured (None or NaN)."""
+    ``independence``, ``power_set_vs_wide``): what follows "lies" in the chapter's sentence
+    (:func:`relation_clause`), its object included."""
     by_k = halves.set_index("k")
-
-    def said(col, k):
-        rel = by_k.loc[k, col]
-        return "not measurable" if rel is None or pd.isna(rel) else _WORDS[rel]
-
-    return {f"ct-{col}": "; ".join(f"*k* = {k}: {said(col, k)}" for k in halves.k)
-            for col in ("finds_winner", "independence", "power_set_vs_wide")}
+    return {f"ct-{col}": relation_clause({k: by_k.loc[k, col] for k in halves.k}, obj)
+            for col, obj in _OBJECTS.items()}
 
 
 def steps_glue(steps_moved: pd.DataFrame) -> dict:
