@@ -19,8 +19,10 @@ from . import ss_dynamics as _ssd
 from .book import progress as _progress
 from .census import Census, EndPoints, classify_end_points, newton_step_length
 from .census_counting import distinct_minima, fingerprint
+from .descent import torch_threads
 from .finisher import newton_finish
 from .rng import derive_seed
+from .shard import Task, run_tasks
 from .train import Adam, train
 from .validate import check_float, check_int, check_int_list, check_positive, resolve_device
 
@@ -160,7 +162,7 @@ def _finishing(finish_iter, chunk, **tols) -> dict:
 def safran_shamir_census(ks, n_seeds: int, seed: int, *, extra=(0, 1, 2), double_ks=(), n_steps: int = 30_000,
                          gd_grad_tol: float = 1e-8, loss_tol: float = 1e-10, grad_tol: float = 1e-9,
                          eig_tol: float = 1e-6, finish_iter: int = 100, dedup_tol: float = 1e-3,
-                         chunk: int = 64, device="cpu") -> Census:
+                         chunk: int = 64, device="cpu", workers: int = 1, address: str | None = None) -> Census:
     """For each teacher width ``k`` in ``ks`` and student width ``n = k + e`` (``e`` in
     ``extra``; also ``n = 2k`` for ``k`` in ``double_ks``): ``n_seeds`` runs of
     ``overparam.ss_dynamics.gradient_descent`` from
@@ -171,7 +173,12 @@ def safran_shamir_census(ks, n_seeds: int, seed: int, *, extra=(0, 1, 2), double
     1e-10) and classified with the exact Hessian (see the module docstring). ``device`` (``"cpu"``,
     ``"cuda"``, ``"cuda:N"``, ``"auto"``): where the descent, the finisher and the Hessians run (the
     initial weights are drawn on the CPU and moved); the per-run tables are numpy, ``minima_theta``
-    stays on ``device``."""
+    stays on ``device``.
+
+    Each ``(k, n)`` is one task of :func:`overparam.shard.run_tasks`, run on one torch thread (the
+    results do not depend on the caller's thread count): in this process with ``workers=1``, else on a
+    Dask cluster of ``workers`` processes (or the scheduler at ``address`` /
+    ``$DASK_SCHEDULER_ADDRESS``), with the same results bit for bit."""
     device = resolve_device(device)
     ks = check_int_list("ks", ks, min=2)
     double_ks = check_int_list("double_ks", double_ks, min=2, allow_empty=True)
@@ -182,17 +189,25 @@ def safran_shamir_census(ks, n_seeds: int, seed: int, *, extra=(0, 1, 2), double
     check_positive(gd_grad_tol=gd_grad_tol)
     finishing = _finishing(finish_iter, chunk, loss_tol=loss_tol, grad_tol=grad_tol, eig_tol=eig_tol,
                            dedup_tol=dedup_tol)
-    points = []
-    for k in _progress(ks, "census: Safran-Shamir teacher widths"):
-        for n in sorted({k + e for e in extra} | ({2 * k} if k in double_ks else set())):
-            gd = _ssd.gradient_descent(_ss.init_students(k, n, n_seeds, seed, device=device), lr=5 / n,
-                                       n_steps=n_steps,
-                                       grad_tol=gd_grad_tol, loss_tol=loss_tol)
-            points.append(_end_points(
-                "safran_shamir", k, n, gd.W.reshape(n_seeds, -1), _np(gd.reason_mask("loss_tol")),
-                _np(gd.loss), _ss.objective(n, k), lambda th, n=n, k=k: th.reshape(-1, n, k),
-                permute_columns=True, **finishing))
+    opts = dict(n_seeds=n_seeds, seed=seed, n_steps=n_steps, gd_grad_tol=gd_grad_tol, loss_tol=loss_tol,
+                finishing=finishing, device=str(device))
+    tasks = [Task(f"k={k} n={n}", _ss_point, (k, n, opts), cost=float(n_seeds * n * (n + k) * k))
+             for k in ks for n in sorted({k + e for e in extra} | ({2 * k} if k in double_ks else set()))]
+    points = run_tasks("census: Safran-Shamir (k, n)", tasks, workers=workers, address=address)
     return Census("safran_shamir", tuple(points))
+
+
+def _ss_point(k: int, n: int, opts: dict) -> EndPoints:
+    """One ``(k, n)`` of :func:`safran_shamir_census` (a shard task: plain arguments, one thread)."""
+    finishing, dev = opts["finishing"], opts["device"]
+    with torch_threads(1):
+        W0 = _ss.init_students(k, n, opts["n_seeds"], opts["seed"], device=dev)
+        gd = _ssd.gradient_descent(W0, lr=5 / n, n_steps=opts["n_steps"], grad_tol=opts["gd_grad_tol"],
+                                   loss_tol=opts["loss_tol"])
+        return _end_points(
+            "safran_shamir", k, n, gd.W.reshape(opts["n_seeds"], -1), _np(gd.reason_mask("loss_tol")),
+            _np(gd.loss), _ss.objective(n, k), lambda th: th.reshape(-1, n, k), permute_columns=True,
+            **finishing)
 
 
 # ======================================================================= smooth teacher
