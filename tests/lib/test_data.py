@@ -45,7 +45,7 @@ def test_teacher_student_bad_input():
                          (dict(output="x"), "output"), (dict(n_test=-1), "n_test")]:
         args = dict(d=3, k=2, n=10, seed=0)
         args.update(kwargs)
-        with pytest.raises(ValueError, match=name):
+        with pytest.raises(ValueError, match=rf"^{name}\b"):
             teacher_student(**args)
 
 
@@ -75,7 +75,7 @@ def test_mnist1d_cache_is_keyed_by_arguments(mnist_cache):
     assert a.x_train.shape == (160, 40) and a.x_test.shape == (40, 40)
     assert not torch.equal(a.x_train, b.x_train)
     assert torch.equal(mnist1d(cache=mnist_cache, num_samples=200, seed=1).x_train, a.x_train)
-    with pytest.raises(ValueError, match="num_sample"):
+    with pytest.raises(ValueError, match=r"^num_sample\b"):
         mnist1d(cache=mnist_cache, num_sample=10)
 
 
@@ -91,7 +91,7 @@ def test_digits_split_and_validation_split():
     # train and validation partition the original training rows
     rows = sorted(map(tuple, torch.cat([v.x_train, v.x_val]).tolist()))
     assert rows == sorted(map(tuple, a.x_train.tolist()))
-    with pytest.raises(ValueError, match="fraction"):
+    with pytest.raises(ValueError, match=r"^fraction\b"):
         validation_split(a, 1.0, seed=0)
-    with pytest.raises(ValueError, match="test_fraction"):
+    with pytest.raises(ValueError, match=r"^test_fraction\b"):
         digits(0, test_fraction=-0.1)

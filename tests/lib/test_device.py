@@ -40,7 +40,7 @@ from overparam.experiments import tickets_in_context as tic
 from overparam.experiments.escape_slice import escape_slice
 from overparam.validate import resolve_device
 
-from conftest import resolve_test_device
+from conftest import ENV, resolve_test_device
 from test_experiments_lottery_tickets import KW as LT_KW
 from test_experiments_lottery_tickets import toy_dataset
 from test_experiments_tickets_in_context import KW as TIC_KW
@@ -327,7 +327,7 @@ def test_lottery_tickets_entry_point(device):
     lambda: tic.run_mnist1d(dataset=toy_dataset(), device="gpu", **TIC_KW),
 ])
 def test_entry_points_check_device(call):
-    with pytest.raises(ValueError, match="device must be 'cpu', 'cuda', 'cuda:N', 'auto' or a torch.device"):
+    with pytest.raises(ValueError, match=r"^device must be 'cpu', 'cuda', 'cuda:N', 'auto' or a torch\.device\b"):
         call()
 
 
@@ -341,14 +341,14 @@ def test_resolve_device_accepts_auto_and_names_the_parameter(monkeypatch):
                                          r"got 'gpu'$"):
         resolve_device("gpu")
     for bad in (3, "mps", "", object()):
-        with pytest.raises(ValueError, match="device must be"):
+        with pytest.raises(ValueError, match=r"^device must be\b"):
             resolve_device(bad)
-    with pytest.raises(ValueError, match="^eval_device must be .* got 'gpu'"):
+    with pytest.raises(ValueError, match=r"^eval_device must be .* got 'gpu'$"):
         resolve_device("gpu", name="eval_device")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto") == CPU
     for asked in ("cuda", "cuda:1", torch.device("cuda")):
-        with pytest.raises(ValueError, match=r"device=.*CUDA is not available here; use device='cpu'"):
+        with pytest.raises(ValueError, match=r"^device=.*CUDA is not available here; use device='cpu'$"):
             resolve_device(asked)
     with pytest.raises(ValueError, match=r"^eval_device=.*CUDA is not available"):
         resolve_device("cuda", name="eval_device")
@@ -356,9 +356,9 @@ def test_resolve_device_accepts_auto_and_names_the_parameter(monkeypatch):
 
 def test_the_fixture_refuses_an_absent_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(pytest.UsageError, match="torch.cuda.is_available\\(\\) is False"):
+    with pytest.raises(pytest.UsageError, match=rf"^--device/{ENV}='cuda' asked for CUDA, but torch\.cuda\.is_available\(\) is False\b"):
         resolve_test_device("cuda")
-    with pytest.raises(pytest.UsageError, match="must be 'cpu', 'cuda', 'cuda:N' or 'auto'"):
+    with pytest.raises(pytest.UsageError, match=rf"^--device/{ENV} must be 'cpu', 'cuda', 'cuda:N' or 'auto', got 'gpu'$"):
         resolve_test_device("gpu")
     assert resolve_test_device("auto") == CPU
     assert resolve_test_device("cpu") == CPU

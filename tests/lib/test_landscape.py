@@ -142,33 +142,33 @@ def test_slice_of_any_function():
 
 def test_bad_input_names_the_parameter():
     net = mlp.init_mlp((2, 3, 1), 2, 0)
-    with pytest.raises(ValueError, match="layer"):
+    with pytest.raises(ValueError, match=r"^layer\b"):
         ls.split_mlp_neuron(net, 1, 0)
-    with pytest.raises(ValueError, match="neuron"):
+    with pytest.raises(ValueError, match=r"^neuron\b"):
         ls.split_mlp_neuron(net, 0, 3)
-    with pytest.raises(ValueError, match="neuron"):
+    with pytest.raises(ValueError, match=r"^neuron\b"):
         ls.split_mlp_neuron(net, 0, [0, 1, 2])
-    with pytest.raises(ValueError, match="mu"):
+    with pytest.raises(ValueError, match=r"^mu\b"):
         ls.split_mlp_neuron(net, 0, 0, float("nan"))
-    with pytest.raises(ValueError, match="net"):
+    with pytest.raises(ValueError, match=r"^net\b"):
         ls.split_mlp_neuron(mlp.init_mlp((2, 1), 1, 0), 0, 0)
-    with pytest.raises(ValueError, match="threshold"):
+    with pytest.raises(ValueError, match=r"^threshold\b"):
         ls.negative_curvature(torch.eye(3, dtype=F64), threshold=float("inf"))
-    with pytest.raises(ValueError, match="H must"):
+    with pytest.raises(ValueError, match=r"^H must\b"):
         ls.negative_curvature(torch.ones(2, 3, dtype=F64))
     fn = lambda th: th.sum(1)
     th = torch.zeros(4, dtype=F64)
-    with pytest.raises(ValueError, match="direction"):
+    with pytest.raises(ValueError, match=r"^direction\b"):
         ls.slice_1d(fn, th, torch.zeros(4, dtype=F64), [0.0])
-    with pytest.raises(ValueError, match="direction"):
+    with pytest.raises(ValueError, match=r"^direction\b"):
         ls.slice_1d(fn, th, torch.ones(5, dtype=F64), [0.0])
-    with pytest.raises(ValueError, match="alphas"):
+    with pytest.raises(ValueError, match=r"^alphas\b"):
         ls.slice_1d(fn, th, torch.ones(4, dtype=F64), [0.0, float("nan")])
-    with pytest.raises(ValueError, match="d2"):
+    with pytest.raises(ValueError, match=r"^d2\b"):
         ls.slice_2d(fn, th, torch.ones(4, dtype=F64), torch.zeros(4, dtype=F64), [0.0], [0.0])
-    with pytest.raises(ValueError, match="chunk_size"):
+    with pytest.raises(ValueError, match=r"^chunk_size\b"):
         ls.slice_1d(fn, th, torch.ones(4, dtype=F64), [0.0], chunk_size=0)
-    with pytest.raises(ValueError, match="fn must"):
+    with pytest.raises(ValueError, match=r"^fn must\b"):
         ls.slice_1d(lambda t: t, th, torch.ones(4, dtype=F64), [0.0])
 
 

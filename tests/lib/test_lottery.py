@@ -139,17 +139,17 @@ def test_summarize_and_paired_difference(result):
 def test_bad_input():
     data = toy_data()
     no_val = Dataset("toy", data.x_train, data.y_train, data.x_test, data.y_test, 3)
-    with pytest.raises(ValueError, match="validation"):
+    with pytest.raises(ValueError, match=r"^data must be .* with a validation split\b"):
         lottery.run_lottery(no_val, **KW)
-    with pytest.raises(ValueError, match="conditions"):
+    with pytest.raises(ValueError, match=r"^conditions\b"):
         lottery.run_lottery(data, **{**KW, "conditions": ("ticket", "reinit_typo")})
-    with pytest.raises(ValueError, match="eval_every"):
+    with pytest.raises(ValueError, match=r"^eval_every\b"):
         lottery.run_lottery(data, **{**KW, "eval_every": 5})
-    with pytest.raises(ValueError, match="n_rewind_seeds"):
+    with pytest.raises(ValueError, match=r"^n_rewind_seeds\b"):
         lottery.run_lottery(data, **{**KW, "n_rewind_seeds": 4})
-    with pytest.raises(ValueError, match="fraction"):
+    with pytest.raises(ValueError, match=r"^fraction\b"):
         lottery.run_lottery(data, **{**KW, "fraction": 1.0})
-    with pytest.raises(ValueError, match="optimizer"):
+    with pytest.raises(ValueError, match=r"^optimizer\b"):
         lottery.run_lottery(data, **{**KW, "optimizer": "adam"})
-    with pytest.raises(ValueError, match="n_lowest"):
+    with pytest.raises(ValueError, match=r"^n_lowest\b"):
         lottery.paired_difference(lottery.run_lottery(data, **{**KW, "rounds": 1}), n_lowest=2)

@@ -125,22 +125,22 @@ def test_properties_flatten_unflatten_select():
 
 
 @pytest.mark.parametrize("call, name", [
-    (lambda: init_mlp((3, 0, 1), 2, 0), r"sizes\[1\]"),
-    (lambda: init_mlp((3,), 2, 0), "sizes"),
-    (lambda: init_mlp((3, 4, 1), 0, 0), "n_seeds"),
-    (lambda: init_mlp((3, 4, 1), 2, -1), "seed"),
-    (lambda: init_mlp((3, 4, 1), 2, 0, activation="gelu"), "activation"),
-    (lambda: init_mlp((3, 4, 1), 2, 0, init="orthogonal"), "init"),
-    (lambda: init_mlp((3, 4, 1), 2, 0, init="normal"), "std"),
-    (lambda: init_mlp((3, 4, 1), 2, 0, dtype=torch.int32), "dtype"),
-    (lambda: forward(init_mlp((3, 4, 1), 2, 0), torch.zeros(5, 4, dtype=F64)), "x"),
-    (lambda: forward(init_mlp((3, 4, 1), 2, 0), torch.zeros(3, 5, 3, dtype=F64)), "x"),
-    (lambda: loss(init_mlp((3, 4, 2), 2, 0), torch.zeros(5, 3, dtype=F64), torch.zeros(5, 1)), "y"),
-    (lambda: loss(init_mlp((3, 4, 2), 2, 0), torch.zeros(5, 3, dtype=F64), torch.zeros(5, 2), "l1"), "kind"),
-    (lambda: unflatten(torch.zeros(2, 5), init_mlp((3, 4, 1), 2, 0)), "theta"),
-    (lambda: select(init_mlp((3, 4, 1), 2, 0), [2]), "idx"),
-    (lambda: MLP((torch.zeros(2, 4, 3), torch.zeros(2, 1, 5)), (None, None), "relu"), r"weights\[1\]"),
-    (lambda: MLP((torch.zeros(2, 4, 3),), (torch.zeros(2, 3),), "relu"), r"biases\[0\]"),
+    (lambda: init_mlp((3, 0, 1), 2, 0), r"^sizes\[1\]"),
+    (lambda: init_mlp((3,), 2, 0), r"^sizes\b"),
+    (lambda: init_mlp((3, 4, 1), 0, 0), r"^n_seeds\b"),
+    (lambda: init_mlp((3, 4, 1), 2, -1), r"^seed\b"),
+    (lambda: init_mlp((3, 4, 1), 2, 0, activation="gelu"), r"^activation\b"),
+    (lambda: init_mlp((3, 4, 1), 2, 0, init="orthogonal"), r"^init\b"),
+    (lambda: init_mlp((3, 4, 1), 2, 0, init="normal"), r"^std\b"),
+    (lambda: init_mlp((3, 4, 1), 2, 0, dtype=torch.int32), r"^dtype\b"),
+    (lambda: forward(init_mlp((3, 4, 1), 2, 0), torch.zeros(5, 4, dtype=F64)), r"^x\b"),
+    (lambda: forward(init_mlp((3, 4, 1), 2, 0), torch.zeros(3, 5, 3, dtype=F64)), r"^x\b"),
+    (lambda: loss(init_mlp((3, 4, 2), 2, 0), torch.zeros(5, 3, dtype=F64), torch.zeros(5, 1)), r"^y\b"),
+    (lambda: loss(init_mlp((3, 4, 2), 2, 0), torch.zeros(5, 3, dtype=F64), torch.zeros(5, 2), "l1"), r"^kind\b"),
+    (lambda: unflatten(torch.zeros(2, 5), init_mlp((3, 4, 1), 2, 0)), r"^theta\b"),
+    (lambda: select(init_mlp((3, 4, 1), 2, 0), [2]), r"^idx\b"),
+    (lambda: MLP((torch.zeros(2, 4, 3), torch.zeros(2, 1, 5)), (None, None), "relu"), r"^weights\[1\]"),
+    (lambda: MLP((torch.zeros(2, 4, 3),), (torch.zeros(2, 3),), "relu"), r"^biases\[0\]"),
 ])
 def test_bad_input_names_the_parameter(call, name):
     with pytest.raises(ValueError, match=name):

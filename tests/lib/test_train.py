@@ -292,7 +292,7 @@ def test_bad_arguments_name_the_parameter(kwargs, name):
     net, x, y = _problem(3, (4,), 1, 10, 2, "mse", "relu")
     args = dict(optimizer=GD(0.1), n_steps=10)
     args.update(kwargs)
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(ValueError, match=rf"^{name}\b"):
         train(net, x, y, **args)
 
 
@@ -306,14 +306,14 @@ def test_bad_data_and_optimizer_configs():
         train(net, x[:, :2], y, optimizer=GD(0.1), n_steps=1)
     with pytest.raises(ValueError, match=r"^y\b"):
         train(net, x, y[:7], optimizer=GD(0.1), n_steps=1)
-    with pytest.raises(ValueError, match=r"masks\[1\]"):
+    with pytest.raises(ValueError, match=r"^masks\[1\]"):
         train(net, x, y, optimizer=GD(0.1), n_steps=1, masks=(torch.ones(2, 4, 3), torch.ones(2, 2, 4)))
-    with pytest.raises(ValueError, match="lr"):
+    with pytest.raises(ValueError, match=r"^lr\b"):
         GD(0.0)
-    with pytest.raises(ValueError, match="lr"):
+    with pytest.raises(ValueError, match=r"^lr\b"):
         GD(math.nan)
-    with pytest.raises(ValueError, match="batch_size"):
+    with pytest.raises(ValueError, match=r"^batch_size\b"):
         SGD(0.1, 0)
-    with pytest.raises(ValueError, match="betas"):
+    with pytest.raises(ValueError, match=r"^betas\b"):
         Adam(0.1, betas=(0.9, 1.0))
     assert str(Adam(0.1)) == "Adam(lr=0.1)" and str(SGD(0.1, 4, momentum=0.9)) == "SGD(lr=0.1, batch_size=4, momentum=0.9)"
