@@ -38,9 +38,10 @@ from . import prune
 from .mlp import MLP, accuracy, init_mlp, loss as mlp_loss, select
 from .stats import MeanCI, t_interval
 from .train import GD, SGD, Adam, train
-from .validate import check_choice, check_dtype, check_fraction, check_int
+from .validate import check_choice, check_dtype, check_fraction, check_int, check_range
 
-__all__ = ["CONDITIONS", "LotteryResult", "run_lottery", "summarize", "seed_differences", "paired_difference", "early_stop"]
+__all__ = ["CONDITIONS", "LotteryResult", "run_lottery", "join_results", "summarize", "seed_differences",
+           "paired_difference", "early_stop"]
 
 CONDITIONS = ("ticket", "reinit", "random_mask", "rewind")
 
@@ -83,11 +84,17 @@ def early_stop(steps: np.ndarray, val_loss: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def _eval_fn(data):
+    """Validation loss and accuracy and test accuracy, network by network: a seed's numbers do not
+    depend on which other networks share its training batch (a batched evaluation's last bits do), so a
+    run in seed blocks evaluates exactly as the full run."""
+    def one(net: MLP) -> tuple:
+        return (mlp_loss(net, data.x_val, data.y_val, kind="cross_entropy"), accuracy(net, data.x_val, data.y_val),
+                accuracy(net, data.x_test, data.y_test))
+
     def fn(net: MLP) -> dict:
         with torch.no_grad():
-            return {"val_loss": mlp_loss(net, data.x_val, data.y_val, kind="cross_entropy"),
-                    "val_acc": accuracy(net, data.x_val, data.y_val),
-                    "test_acc": accuracy(net, data.x_test, data.y_test)}
+            cols = zip(*(one(select(net, slice(s, s + 1))) for s in range(net.n_seeds)))
+            return dict(zip(("val_loss", "val_acc", "test_acc"), (torch.cat(c) for c in cols)))
     return fn
 
 
@@ -102,7 +109,7 @@ def _cat_masks(masks: Sequence[tuple]) -> tuple:
 
 
 def _check_lottery(data, hidden, n_seeds, seed, rounds, fraction, output_fraction, rewind_step,
-                   n_rewind_seeds, optimizer, n_steps, eval_every, conditions, dtype) -> dict:
+                   n_rewind_seeds, optimizer, n_steps, eval_every, conditions, dtype, seeds) -> dict:
     """The checked arguments of :func:`run_lottery` (a dict), or ``ValueError`` naming the bad one."""
     if getattr(data, "x_val", None) is None:
         raise ValueError("data must be an overparam.data.Dataset with a validation split "
@@ -123,6 +130,11 @@ def _check_lottery(data, hidden, n_seeds, seed, rounds, fraction, output_fractio
     a["n_rw"] = (a["n_seeds"] if n_rewind_seeds is None
                  else check_int("n_rewind_seeds", n_rewind_seeds, min=1, max=a["n_seeds"]))
     a["dtype"] = check_dtype("dtype", dtype)
+    # this call's block of seeds [first, last): all of them, or seeds=(first, last) of a sharded run
+    a["first"], a["last"] = (0, a["n_seeds"]) if seeds is None else check_range("seeds", seeds, a["n_seeds"])
+    a["n_local"] = a["last"] - a["first"]
+    a["n_rw_local"] = max(0, min(a["last"], a["n_rw"]) - a["first"])  # rewind chain: global seeds < n_rw
+    a["use_rewind"] = a["use_rewind"] and a["n_rw_local"] > 0
     if a["n_steps"] % a["eval_every"]:
         raise ValueError(f"eval_every must divide n_steps so that the last step is evaluated; "
                          f"got n_steps={a['n_steps']}, eval_every={a['eval_every']}")
@@ -136,11 +148,13 @@ class _Lottery:
     def __init__(self, data, optimizer, a: dict):
         self.data, self.optimizer, self.a = data, optimizer, a
         self.sizes = (data.n_features, *a["hidden"], data.n_classes)
-        self.net0 = init_mlp(self.sizes, a["n_seeds"], a["seed"], dtype=a["dtype"], device=data.x_train.device)
+        self.net0 = init_mlp(self.sizes, a["n_local"], a["seed"], dtype=a["dtype"], device=data.x_train.device,
+                             first_seed=a["first"])
         self.eval_fn = _eval_fn(data)
         self.runs, self.curves, self.layer_dens = [], [], []
-        self.all_masks = {c: [] for c in a["conditions"]}
-        self.all_trained = {c: [] for c in a["conditions"]}
+        conds = [c for c in a["conditions"] if c != "rewind" or a["use_rewind"]]
+        self.all_masks = {c: [] for c in conds}
+        self.all_trained = {c: [] for c in conds}
         self.trained, self.masks, self.rewind_net = {}, {}, None
 
     def fit(self, nets: list, masks: list, snapshot=()):
@@ -157,7 +171,7 @@ class _Lottery:
         idx, cens = early_stop(steps, vl)
         dens = prune.overall_density(masks)
         for j in range(hi - lo):
-            s, g = j, lo + j
+            s, g = self.a["first"] + j, lo + j
             self.runs.append(dict(
                 condition=cond, round=r, seed=s, density=float(dens[j]), stop_step=int(steps[idx[j]]),
                 censored=bool(cens[j]), test_acc=float(out.history["test_acc"][g, idx[j]]),
@@ -172,16 +186,16 @@ class _Lottery:
         a = self.a
         dense = prune.dense_masks(self.net0)
         out = self.fit([self.net0], [dense], snapshot=(a["rewind_step"],) if a["use_rewind"] else ())
-        self.record(out, 0, a["n_seeds"], "dense", 0, dense)
+        self.record(out, 0, a["n_local"], "dense", 0, dense)
         self.layer_dens.append(prune.densities(dense)[0])
         self.trained["ticket"] = out.net
         self.masks["ticket"] = dense
-        for c in a["conditions"]:
-            k = a["n_rw"] if c == "rewind" else a["n_seeds"]
+        for c in self.all_masks:
+            k = a["n_rw_local"] if c == "rewind" else a["n_local"]
             self.all_masks[c].append(tuple(m[:k] for m in dense))
             self.all_trained[c].append(select(out.net, slice(0, k)))
         if a["use_rewind"]:
-            n_rw = a["n_rw"]
+            n_rw = a["n_rw_local"]
             self.rewind_net = select(out.snapshots[a["rewind_step"]], slice(0, n_rw))
             self.trained["rewind"] = select(out.net, slice(0, n_rw))
             self.masks["rewind"] = tuple(m[:n_rw] for m in dense)
@@ -200,9 +214,9 @@ class _Lottery:
         m = self._prune("ticket")
         batch.append(("ticket", prune.rewind(net0, m), m))
         if "reinit" in a["conditions"]:
-            batch.append(("reinit", prune.reinit(net0, m, a["seed"]), m))
+            batch.append(("reinit", prune.reinit(net0, m, a["seed"], first_seed=a["first"]), m))
         if "random_mask" in a["conditions"]:
-            rm = prune.random_masks(m, a["seed"])
+            rm = prune.random_masks(m, a["seed"], first_seed=a["first"])
             batch.append(("random_mask", prune.apply_masks(net0, rm), rm))
         if a["use_rewind"]:
             mr = self._prune("rewind")
@@ -222,7 +236,8 @@ class _Lottery:
         a = self.a
         config = dict(sizes=self.sizes, n_seeds=a["n_seeds"], seed=a["seed"], rounds=a["rounds"],
                       fraction=a["fraction"], output_fraction=a["output_fraction"], rewind_step=a["rewind_step"],
-                      n_rewind_seeds=a["n_rw"] if a["use_rewind"] else 0, optimizer=str(self.optimizer),
+                      n_rewind_seeds=a["n_rw"] if "rewind" in a["conditions"] else 0,
+                      optimizer=str(self.optimizer),
                       n_steps=a["n_steps"], eval_every=a["eval_every"], conditions=a["conditions"],
                       dtype=str(a["dtype"]))
         return LotteryResult(runs=pd.DataFrame(self.runs), curves=pd.concat(self.curves, ignore_index=True),
@@ -235,16 +250,22 @@ class _Lottery:
 def run_lottery(data, *, hidden: Sequence[int] = (300, 100), n_seeds: int, seed: int = 0, rounds: int,
                 fraction: float, output_fraction: float, rewind_step: int = 0, n_rewind_seeds: int | None = None,
                 optimizer, n_steps: int, eval_every: int, conditions: Sequence[str] = CONDITIONS,
-                dtype=torch.float32, progress: Callable | None = None) -> LotteryResult:
+                dtype=torch.float32, progress: Callable | None = None,
+                seeds: tuple[int, int] | None = None) -> LotteryResult:
     """Run the experiment on ``data`` (an :class:`overparam.data.Dataset` with a validation split).
 
     The network is ``(n_features, *hidden, n_classes)``, relu, biases, PyTorch's default initialisation,
     cross-entropy loss. ``n_rewind_seeds`` (default ``n_seeds``) seeds run the rewinding chain; it is
     skipped when ``"rewind"`` is not in ``conditions``. ``progress(round, seconds)`` is called after each
     round. See the module docstring for the conditions and the early-stopping rule.
+
+    ``seeds=(a, b)``: only seeds ``a .. b-1`` of the ``n_seeds`` (each seed's draws, batch order and
+    training are those of the full run; the rewind chain runs on those below ``n_rewind_seeds``);
+    :func:`overparam.sweeps.lottery_sweep` runs blocks of seeds, on a Dask cluster if asked, and
+    joins them (:func:`join_results`) into the full run's result.
     """
     a = _check_lottery(data, hidden, n_seeds, seed, rounds, fraction, output_fraction, rewind_step,
-                       n_rewind_seeds, optimizer, n_steps, eval_every, conditions, dtype)
+                       n_rewind_seeds, optimizer, n_steps, eval_every, conditions, dtype, seeds)
     run = _Lottery(data, optimizer, a)
     for r in range(a["rounds"] + 1):
         t0 = time.perf_counter()
@@ -252,6 +273,40 @@ def run_lottery(data, *, hidden: Sequence[int] = (300, 100), n_seeds: int, seed:
         if progress is not None:
             progress(r, time.perf_counter() - t0)
     return run.result()
+
+
+def join_results(parts: Sequence[LotteryResult]) -> LotteryResult:
+    """The :class:`LotteryResult` of the full run from the results of consecutive seed blocks
+    (``run_lottery(..., seeds=(a, b))``, in seed order): rows in the full run's order (round, then
+    condition as trained, then seed), networks and masks concatenated along the seed axis."""
+    parts = list(parts)
+    if not parts or not all(isinstance(p, LotteryResult) for p in parts):
+        raise ValueError("parts must be a non-empty list of LotteryResult (seed blocks in order)")
+    if any(p.config != parts[0].config for p in parts):
+        raise ValueError("parts must come from one experiment (their configs differ)")
+    if len(parts) == 1:
+        return parts[0]
+    order = {c: i for i, c in enumerate(("dense", *parts[0].config["conditions"]))}
+
+    def rows(frames, keys):
+        df = pd.concat(frames, ignore_index=True)
+        df = df.assign(_c=df.condition.map(order)).sort_values(["round", "_c", *keys], kind="stable")
+        return df.drop(columns="_c").reset_index(drop=True)
+
+    def cat(items):
+        items = [x for x in items if x is not None]
+        return _cat_nets(items) if items else None
+
+    masks, trained = {}, {}
+    for c in parts[0].masks:
+        have = [p for p in parts if c in p.masks]
+        masks[c] = tuple(_cat_masks([p.masks[c][r] for p in have]) for r in range(len(have[0].masks[c])))
+        trained[c] = tuple(_cat_nets([p.trained[c][r] for p in have]) for r in range(len(have[0].trained[c])))
+    return LotteryResult(runs=rows([p.runs for p in parts], ["seed"]),
+                         curves=rows([p.curves for p in parts], ["seed", "step"]),
+                         layer_densities=parts[0].layer_densities, config=parts[0].config,
+                         net0=cat([p.net0 for p in parts]), rewind_net=cat([p.rewind_net for p in parts]),
+                         masks=masks, trained=trained)
 
 
 def summarize(result: LotteryResult, level: float = 0.95) -> dict:

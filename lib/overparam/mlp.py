@@ -160,17 +160,20 @@ class MLP:
 
 def init_mlp(sizes: Sequence[int], n_seeds: int, seed: int, *, activation: str = "relu", bias: bool = True,
              init: str = "kaiming_uniform", std: float | None = None, dtype=torch.float64,
-             device=None) -> MLP:
+             device=None, first_seed: int = 0) -> MLP:
     """``n_seeds`` independent networks with layer sizes ``sizes = (in, h1, ..., out)``.
 
     ``std`` is used (and required) only with ``init="normal"``. See the module docstring for the exact
-    distributions and random streams.
+    distributions and random streams. ``first_seed``: network ``s`` is the one a call with more seeds
+    would make at position ``first_seed + s`` (stream ``init/<first_seed + s>``), so seeds ``a .. b-1``
+    of a large draw are ``init_mlp(..., n_seeds=b - a, first_seed=a)``.
     """
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__") or len(sizes) < 2:
         raise ValueError(f"sizes must be a sequence (in, h1, ..., out) of at least two integers, got {sizes!r}")
     sizes = tuple(check_int(f"sizes[{i}]", s, min=1) for i, s in enumerate(sizes))
     n_seeds = check_int("n_seeds", n_seeds, min=1)
     seed = check_int("seed", seed, min=0)
+    first_seed = check_int("first_seed", first_seed, min=0)
     check_choice("activation", activation, ACTIVATIONS)
     check_choice("init", init, INITS)
     if not isinstance(bias, bool):
@@ -188,7 +191,7 @@ def init_mlp(sizes: Sequence[int], n_seeds: int, seed: int, *, activation: str =
     Ws = [torch.empty(n_seeds, sizes[l + 1], sizes[l], dtype=torch.float64) for l in range(L)]
     bs = [torch.zeros(n_seeds, sizes[l + 1], dtype=torch.float64) for l in range(L)]
     for s in range(n_seeds):
-        g = generator(seed, f"init/{s}")
+        g = generator(seed, f"init/{first_seed + s}")
         for l in range(L):
             fan_in, fan_out = sizes[l], sizes[l + 1]
             if init == "kaiming_uniform":

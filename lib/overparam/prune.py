@@ -156,14 +156,16 @@ def _check_seed_and_masks(net_or_masks, seed):
     return seed
 
 
-def random_masks(masks, seed: int) -> tuple:
+def random_masks(masks, seed: int, *, first_seed: int = 0) -> tuple:
     """Masks with, per seed and layer, as many kept weights as ``masks`` at uniformly random positions.
-    Student ``s`` draws from ``generator(seed, f"mask/{s}")``, layer by layer."""
+    Student ``s`` draws from ``generator(seed, f"mask/{first_seed + s}")``, layer by layer
+    (``first_seed``: the block's place in a larger batch, as in :func:`overparam.mlp.init_mlp`)."""
     seed = _check_seed_and_masks(masks, seed)
+    first_seed = check_int("first_seed", first_seed, min=0)
     S = masks[0].shape[0]
     out = [torch.empty(m.shape, dtype=torch.bool) for m in masks]
     for s in range(S):
-        g = generator(seed, f"mask/{s}")
+        g = generator(seed, f"mask/{first_seed + s}")
         for l, m in enumerate(masks):
             n_keep = (m[s] > 0).sum().reshape(1).cpu()
             u = torch.rand(1, m[s].numel(), generator=g, dtype=torch.float64)
@@ -171,14 +173,17 @@ def random_masks(masks, seed: int) -> tuple:
     return tuple(o.to(dtype=m.dtype, device=m.device) for o, m in zip(out, masks))
 
 
-def reinit(net: MLP, masks, seed: int, *, init: str = "kaiming_uniform", std: float | None = None) -> MLP:
+def reinit(net: MLP, masks, seed: int, *, init: str = "kaiming_uniform", std: float | None = None,
+           first_seed: int = 0) -> MLP:
     """``masks`` applied to freshly drawn initial weights shaped like ``net`` (same sizes, activation,
-    bias, dtype and device; ``init``/``std`` as in :func:`overparam.mlp.init_mlp`). The draw uses the
-    derived seed ``derive_seed(seed, "reinit")``, a stream apart from ``seed``'s own initialization."""
+    bias, dtype and device; ``init``/``std``/``first_seed`` as in :func:`overparam.mlp.init_mlp`). The
+    draw uses the derived seed ``derive_seed(seed, "reinit")``, a stream apart from ``seed``'s own
+    initialization."""
     seed = check_int("seed", seed, min=0)
     masks = check_masks(masks, net)
     fresh = init_mlp(net.sizes, net.n_seeds, derive_seed(seed, "reinit"), activation=net.activation,
-                     bias=net.has_bias, init=init, std=std, dtype=net.dtype, device=net.device)
+                     bias=net.has_bias, init=init, std=std, dtype=net.dtype, device=net.device,
+                     first_seed=first_seed)
     return apply_masks(fresh, masks)
 
 

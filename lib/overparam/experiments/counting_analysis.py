@@ -19,7 +19,7 @@ from .. import tickets as T
 from ..stats import RateCI, wilson_interval
 
 __all__ = [
-    "halves_tables", "HALVES_COLUMNS", "HALVES_INTERVALS", "halves_words", "steps_glue",
+    "halves_tables", "HALVES_COLUMNS", "HALVES_INTERVALS", "halves_words", "relation_clause", "steps_glue",
     "margins_table", "margins_glue", "inside_table", "inside_seeds_table", "InsideStats",
     "inside_stats", "inside_glue", "inside_summary",
 ]

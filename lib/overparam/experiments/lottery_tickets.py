@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .. import data, lottery, train
+from .. import data, lottery, shard, sweeps, train
 from ..book import finding, format_interval, verdict
 from ..stats import MeanCI, t_interval
 from ..validate import check_float, check_int, resolve_device
@@ -28,14 +28,15 @@ SUMMARY_KEYS = ("acc_mean", "acc_ci_low", "acc_ci_high", "stop_iter_mean", "stop
 def run(*, seed: int, n_seeds: int, n_rewind_seeds: int, rounds: int, fraction: float,
         output_fraction: float, rewind_step: int, n_steps: int, eval_every: int, lr: float,
         batch_size: int, val_fraction: float, hidden=(300, 100), dataset=None,
-        device="cpu") -> lottery.LotteryResult:
+        device="cpu", workers: int = 1) -> lottery.LotteryResult:
     """The chapter's experiment: MNIST-1D (or ``dataset``, a :class:`overparam.data.Dataset` without a
     validation split) with ``val_fraction`` of the training set held out (split seed ``seed``), then
     :func:`overparam.lottery.run_lottery` with minibatch Adam (``lr``, ``batch_size``) and the four
     conditions. The other arguments are passed on unchanged. ``device`` (``"cpu"``, ``"cuda"``,
     ``"cuda:N"``, ``"auto"``): where the data set is put and so where the networks train (their
     initialisations and masks are drawn on the CPU and moved; :func:`overparam.lottery.run_lottery`
-    follows the data's device)."""
+    follows the data's device). ``workers > 1``: one seed per task on a Dask cluster
+    (:func:`overparam.sweeps.lottery_sweep`), bit for bit the single-process result."""
     device = resolve_device(device)
     check_float("val_fraction", val_fraction, min=0.0, max=1.0)
     check_int("n_rewind_seeds", n_rewind_seeds, min=2, max=check_int("n_seeds", n_seeds, min=2))
@@ -44,10 +45,13 @@ def run(*, seed: int, n_seeds: int, n_rewind_seeds: int, rounds: int, fraction: 
         raise ValueError(f"eval_every must divide n_steps = {n_steps}; got {eval_every}")
     ds = data.mnist1d(device=device) if dataset is None else data.to_device(dataset, device)
     ds = data.validation_split(ds, val_fraction, seed)
-    return lottery.run_lottery(
-        ds, hidden=hidden, n_seeds=n_seeds, seed=seed, rounds=rounds, fraction=fraction,
-        output_fraction=output_fraction, rewind_step=rewind_step, n_rewind_seeds=n_rewind_seeds,
-        optimizer=train.Adam(lr, batch_size=batch_size), n_steps=n_steps, eval_every=eval_every)
+    kwargs = dict(hidden=hidden, seed=seed, rounds=rounds, fraction=fraction, output_fraction=output_fraction,
+                  rewind_step=rewind_step, n_rewind_seeds=n_rewind_seeds,
+                  optimizer=train.Adam(lr, batch_size=batch_size), n_steps=n_steps, eval_every=eval_every)
+    if check_int("workers", workers, min=1) == 1 and shard.resolve_address() is None:
+        return lottery.run_lottery(ds, n_seeds=n_seeds, **kwargs)
+    return sweeps.lottery_sweep(ds, n_seeds=n_seeds, block=1, workers=workers,
+                                name="lottery_tickets: seeds", **kwargs)
 
 
 @dataclass(frozen=True)
