@@ -9,7 +9,8 @@ Plain functions on plain values, the seed axis first. Modules, one job each:
 - prune: magnitude pruning and masks; lottery: the lottery-ticket experiment;
 - hessian: exact Hessians of MLP losses; spectra: Lanczos, SLQ and Hutchinson on symmetric operators;
 - landscape: split neurons, negative curvature, loss slices of MLPs;
-- descent: batched full-batch descent with per-seed stopping (one loop, one vocabulary);
+- descent: the one batched descent loop with per-seed stopping, under train, ss_dynamics and the
+  1-D control (one vocabulary of stop reasons);
 - safran_shamir: the Safran–Shamir family in closed form (loss, gradient, Hessian);
 - ss_dynamics: its gradient descent and the embeddings that add a neuron;
 - tickets: Safran–Shamir subnetworks trained alone (tickets_control: the 1-D control);
